@@ -1,0 +1,70 @@
+//! The command tree. One file per subcommand, each with its `Args` struct
+//! and an `execute` method returning the process exit code.
+
+use clap::{Parser, Subcommand};
+
+use crate::global::Global;
+
+pub mod history;
+pub mod image;
+pub mod images;
+pub mod import;
+pub mod inspect;
+pub mod load;
+pub mod rmi;
+pub mod run;
+pub mod save;
+pub mod tag;
+
+/// A daemonless, Docker-compatible container runtime.
+#[derive(Debug, Parser)]
+#[command(name = "wrun", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create and run a new container from an image
+    Run(run::RunArgs),
+    /// List images
+    Images(images::ImagesArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(import::ImportArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(load::LoadArgs),
+    /// Save one or more images to a tar archive
+    Save(save::SaveArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(tag::TagArgs),
+    /// Remove one or more images
+    Rmi(rmi::RmiArgs),
+    /// Show the history of an image
+    History(history::HistoryArgs),
+    /// Return low-level information on images and containers
+    Inspect(inspect::InspectArgs),
+    /// Manage images
+    #[command(subcommand)]
+    Image(image::ImageCommand),
+}
+
+impl Cli {
+    pub fn execute(self) -> anyhow::Result<i32> {
+        let g = &self.global;
+        match self.command {
+            Command::Run(a) => a.execute(g),
+            Command::Images(a) => a.execute(g),
+            Command::Import(a) => a.execute(g),
+            Command::Load(a) => a.execute(g),
+            Command::Save(a) => a.execute(g),
+            Command::Tag(a) => a.execute(g),
+            Command::Rmi(a) => a.execute(g),
+            Command::History(a) => a.execute(g),
+            Command::Inspect(a) => a.execute(g),
+            Command::Image(a) => a.execute(g),
+        }
+    }
+}

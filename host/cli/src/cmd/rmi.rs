@@ -1,0 +1,10 @@
+use crate::global::Global;
+
+#[derive(Debug, clap::Args)]
+pub struct RmiArgs {}
+
+impl RmiArgs {
+    pub fn execute(self, _g: &Global) -> anyhow::Result<i32> {
+        anyhow::bail!("not written yet")
+    }
+}

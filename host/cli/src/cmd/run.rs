@@ -1,0 +1,10 @@
+use crate::global::Global;
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {}
+
+impl RunArgs {
+    pub fn execute(self, _g: &Global) -> anyhow::Result<i32> {
+        anyhow::bail!("not written yet")
+    }
+}

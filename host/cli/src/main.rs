@@ -1,0 +1,22 @@
+//! `wrun`: the command-line front end. A thin dispatcher: each subcommand
+//! lives in its own file under `cmd/`, parses its Docker-style flags with
+//! clap and calls into the library crates (`wrun-images`, `wrun-runtime`).
+//! Libraries never print or exit; this binary turns their typed errors into
+//! Docker's messages and exit codes (see `exit.rs`).
+
+#![forbid(unsafe_code)]
+
+mod cmd;
+mod exit;
+mod global;
+
+use clap::Parser;
+
+fn main() {
+    let cli = cmd::Cli::parse();
+    let code = match cli.execute() {
+        Ok(code) => code,
+        Err(err) => exit::report(&err),
+    };
+    std::process::exit(code);
+}
