@@ -1,0 +1,434 @@
+//! Applying a layer tar to a directory, safely.
+//!
+//! A layer comes from whoever built the image, so its tar is hostile input:
+//! `../` paths, absolute paths, a symlink to `/` followed by a file "inside"
+//! it, hard links to `/etc/shadow` (CVE-2018-15664, CVE-2019-14271 and the
+//! long "tar slip" family). The rule here is structural rather than a list
+//! of checks:
+//!
+//! * every entry path is cleaned first: absolute paths become relative to the
+//!   layer root (as Docker does), any `..` component is refused;
+//! * the entry's *parent* directory is opened with `cap-std`, whose lookups
+//!   use `openat2(RESOLVE_BENEATH)` (with a careful fallback): symlinks are
+//!   followed only while they stay inside the layer, so a symlink to `/` or
+//!   to `../..`, or a loop, makes the entry fail with an error naming it;
+//! * the *last* component is then created with `*at` calls relative to that
+//!   parent fd, never following a symlink (`O_NOFOLLOW`, `O_EXCL`,
+//!   `AT_SYMLINK_NOFOLLOW`, `linkat` without `AT_SYMLINK_FOLLOW`); whatever
+//!   stood at that name before is removed first, as tar does;
+//! * hard link sources are resolved the same way, beneath the layer root.
+//!
+//! The result is used as a read-only overlayfs lower dir, so whiteouts are
+//! converted to overlayfs's format (see `Documentation/filesystems/overlayfs.rst`):
+//! `.wh.NAME` becomes a 0:0 character device `NAME`, and `.wh..wh..opq`
+//! sets `trusted.overlay.opaque=y` on its directory. Device nodes from the
+//! tar are not created (a container's `/dev` is a fresh tmpfs; a block
+//! device in an image is only ever an attack); they are reported as skipped.
+//! `trusted.overlay.*` xattrs from the tar are dropped for the same reason:
+//! only this module may tell overlayfs what a lower dir means.
+//!
+//! Ownership, modes (setuid included), mtimes and other xattrs are kept: wrun
+//! unpacks as root.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use cap_std::ambient_authority;
+use cap_std::fs::Dir;
+use rustix::fs::{
+    AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags, chownat, fchmod, fchown,
+    fsetxattr, futimens, linkat, mkdirat, mknodat, openat, statat, symlinkat, unlinkat, utimensat,
+};
+use rustix::process::{Gid, Uid};
+
+use crate::{Error, Result};
+
+const WHITEOUT_PREFIX: &str = ".wh.";
+const OPAQUE_MARKER: &str = ".wh..wh..opq";
+const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+
+/// What an unpack did, for the caller to report or ignore.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct UnpackStats {
+    /// Entries applied (whiteouts included).
+    pub entries: u64,
+    /// Bytes of regular file content written.
+    pub bytes: u64,
+    /// Paths of device nodes that were not created.
+    pub skipped_devices: Vec<String>,
+}
+
+/// Unpacks the (uncompressed) tar stream `reader` into the existing directory
+/// `dest`. Errors name the offending entry; on error `dest` holds a partial
+/// result that the caller throws away.
+pub fn unpack<R: Read>(reader: R, dest: &Path) -> Result<UnpackStats> {
+    let root = Dir::open_ambient_dir(dest, ambient_authority()).map_err(|e| Error::io(dest, e))?;
+    let mut u = Unpacker { root, cache: None, dir_times: Vec::new(), stats: UnpackStats::default() };
+    let mut archive = tar::Archive::new(reader);
+    let mut buf = vec![0u8; 256 * 1024];
+    let entries = archive.entries().map_err(|source| Error::Corrupt { source })?;
+    for entry in entries {
+        let mut entry = entry.map_err(|source| Error::Corrupt { source })?;
+        u.apply(&mut entry, &mut buf)?;
+    }
+    // Directory mtimes last: creating children changed them. Reopened
+    // through cap-std, so a dir later replaced by a symlink is not followed
+    // out of the layer.
+    for (path, mtime) in std::mem::take(&mut u.dir_times) {
+        let dir = if path.as_os_str().is_empty() { u.root.try_clone() } else { u.root.open_dir(&path) };
+        if let Ok(fd) = dir.and_then(|d| Ok(real_fd(&d)?)) {
+            let _ = futimens(&fd, &times(mtime));
+        }
+    }
+    Ok(u.stats)
+}
+
+struct Unpacker {
+    root: Dir,
+    /// The last parent directory opened, reused by consecutive files in the
+    /// same directory; dropped whenever an entry may change the tree's shape.
+    cache: Option<(PathBuf, Dir)>,
+    dir_times: Vec<(PathBuf, u64)>,
+    stats: UnpackStats,
+}
+
+/// Metadata of one entry, read from its header and PAX records.
+struct Meta {
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    mtime: u64,
+    xattrs: Vec<(OsString, Vec<u8>)>,
+}
+
+fn times(mtime: u64) -> Timestamps {
+    let t = Timespec { tv_sec: mtime as i64, tv_nsec: 0 };
+    Timestamps { last_access: t, last_modification: t }
+}
+
+/// Cleans a tar path: leading `/` and `.` components are dropped (absolute
+/// paths land inside the root, as with Docker); `..` is refused.
+pub(crate) fn clean_path(raw: &Path) -> std::result::Result<PathBuf, String> {
+    let mut out = PathBuf::new();
+    for c in raw.components() {
+        match c {
+            Component::Prefix(_) | Component::RootDir | Component::CurDir => {}
+            Component::ParentDir => return Err("path contains a \"..\" component".into()),
+            Component::Normal(n) => out.push(n),
+        }
+    }
+    Ok(out)
+}
+
+fn split(path: &Path) -> (PathBuf, OsString) {
+    let parent = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let name = path.file_name().map(OsStr::to_os_string).unwrap_or_default();
+    (parent, name)
+}
+
+impl Unpacker {
+    fn apply<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>, buf: &mut [u8]) -> Result<()> {
+        let raw = OsStr::from_bytes(&entry.path_bytes()).to_os_string();
+        let shown = raw.to_string_lossy().into_owned();
+        let fail = |reason: String| Error::UnsafeEntry { entry: shown.clone(), reason };
+        let kind = entry.header().entry_type();
+        if matches!(
+            kind,
+            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader | tar::EntryType::GNULongName
+        ) {
+            return Ok(());
+        }
+        let path = clean_path(Path::new(&raw)).map_err(&fail)?;
+        let meta = read_meta(entry).map_err(|e| fail(format!("bad header: {e}")))?;
+        self.stats.entries += 1;
+        let (parent, name) = split(&path);
+        let name_str = name.to_string_lossy();
+
+        // Whiteouts first: they are named by their file name, whatever the type.
+        if name_str == OPAQUE_MARKER {
+            self.cache = None;
+            let dir = self.parent(&parent, true).map_err(|e| fail(e.to_string()))?;
+            return real_fd(dir)
+                .and_then(|fd| fsetxattr(fd, OPAQUE_XATTR, b"y", XattrFlags::empty()))
+                .map_err(|e| fail(format!("set {OPAQUE_XATTR}: {e}")));
+        }
+        if let Some(target) = name_str.strip_prefix(WHITEOUT_PREFIX) {
+            if target.starts_with(".wh.") {
+                // aufs bookkeeping (`.wh..wh.plnk`, `.wh..wh.aufs`): meaningless here.
+                return Ok(());
+            }
+            if target.is_empty() || target == "." || target == ".." {
+                return Err(fail(format!("invalid whiteout of \"{target}\"")));
+            }
+            self.cache = None;
+            let target = OsStr::from_bytes(&name.as_bytes()[WHITEOUT_PREFIX.len()..]);
+            let dir = self.parent(&parent, true).map_err(|e| fail(e.to_string()))?;
+            remove_existing(dir, target, false).map_err(|e| fail(e.to_string()))?;
+            return mknodat(
+                dir,
+                target,
+                FileType::CharacterDevice,
+                Mode::empty(),
+                rustix::fs::makedev(0, 0),
+            )
+            .and_then(|()| {
+                chownat(dir, target, Some(uid(0)), Some(gid(0)), AtFlags::SYMLINK_NOFOLLOW)
+            })
+            .map_err(|e| fail(format!("create whiteout: {e}")));
+        }
+
+        if path.as_os_str().is_empty() {
+            // `./` itself: the layer root's metadata.
+            if kind == tar::EntryType::Directory {
+                let fd = real_fd(&self.root).map_err(|e| fail(e.to_string()))?;
+                set_meta_fd(&fd, &meta, false).map_err(|e| fail(e.to_string()))?;
+                self.dir_times.push((PathBuf::new(), meta.mtime));
+                return Ok(());
+            }
+            return Err(fail("a non-directory entry for the root".into()));
+        }
+
+        match kind {
+            tar::EntryType::Directory => {
+                self.cache = None;
+                let dir = self.parent(&parent, true).map_err(|e| fail(e.to_string()))?;
+                let keep = statat(dir, &name, AtFlags::SYMLINK_NOFOLLOW)
+                    .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory);
+                if !keep {
+                    remove_existing(dir, &name, false).map_err(|e| fail(e.to_string()))?;
+                    mkdirat(dir, &name, Mode::from_raw_mode(0o700))
+                        .map_err(|e| fail(format!("mkdir: {e}")))?;
+                }
+                let fd = openat(
+                    dir,
+                    &name,
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| fail(format!("open dir: {e}")))?;
+                set_meta_fd(&fd, &meta, false).map_err(|e| fail(e.to_string()))?;
+                self.dir_times.push((path, meta.mtime));
+                Ok(())
+            }
+            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
+                let dir = self.parent(&parent, true).map_err(|e| fail(e.to_string()))?;
+                remove_existing(dir, &name, true).map_err(|e| fail(e.to_string()))?;
+                let fd = openat(
+                    dir,
+                    &name,
+                    OFlags::WRONLY
+                        | OFlags::CREATE
+                        | OFlags::EXCL
+                        | OFlags::NOFOLLOW
+                        | OFlags::CLOEXEC,
+                    Mode::from_raw_mode(0o600),
+                )
+                .map_err(|e| fail(format!("create: {e}")))?;
+                let mut file = File::from(fd);
+                let n = copy(entry, &mut file, buf).map_err(|e| match e.kind() {
+                    io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData => {
+                        Error::Corrupt { source: e }
+                    }
+                    _ => fail(format!("write: {e}")),
+                })?;
+                if kind == tar::EntryType::Regular && n != entry.size() {
+                    return Err(Error::Corrupt {
+                        source: io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            format!("entry \"{shown}\" is truncated ({n} of {} bytes)", entry.size()),
+                        ),
+                    });
+                }
+                self.stats.bytes += n;
+                set_meta_fd(&file, &meta, true).map_err(|e| fail(e.to_string()))
+            }
+            tar::EntryType::Symlink => {
+                self.cache = None;
+                let target = entry
+                    .link_name_bytes()
+                    .map(|b| OsStr::from_bytes(&b).to_os_string())
+                    .ok_or_else(|| fail("symlink without target".into()))?;
+                let dir = self.parent(&parent, true).map_err(|e| fail(e.to_string()))?;
+                remove_existing(dir, &name, false).map_err(|e| fail(e.to_string()))?;
+                // The target is stored as text; it is never followed here
+                // except by cap-std lookups, which keep to the layer root.
+                symlinkat(&target, dir, &name).map_err(|e| fail(format!("symlink: {e}")))?;
+                let _ = chownat(
+                    dir,
+                    &name,
+                    Some(uid(meta.uid)),
+                    Some(gid(meta.gid)),
+                    AtFlags::SYMLINK_NOFOLLOW,
+                );
+                let _ = utimensat(dir, &name, &times(meta.mtime), AtFlags::SYMLINK_NOFOLLOW);
+                Ok(())
+            }
+            tar::EntryType::Link => {
+                let link = entry
+                    .link_name_bytes()
+                    .map(|b| OsStr::from_bytes(&b).to_os_string())
+                    .ok_or_else(|| fail("hard link without target".into()))?;
+                let src = clean_path(Path::new(&link)).map_err(|r| fail(format!("link target: {r}")))?;
+                if src.as_os_str().is_empty() {
+                    return Err(fail("hard link to the layer root".into()));
+                }
+                if src == path {
+                    return Ok(());
+                }
+                let (sparent, sname) = split(&src);
+                let sdir = self
+                    .parent(&sparent, false)
+                    .map_err(|e| fail(format!("link target {}: {e}", src.display())))?
+                    .try_clone()
+                    .map_err(|e| fail(e.to_string()))?;
+                let st = statat(&sdir, &sname, AtFlags::SYMLINK_NOFOLLOW)
+                    .map_err(|e| fail(format!("link target {}: {e}", src.display())))?;
+                if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+                    return Err(fail(format!("hard link to directory {}", src.display())));
+                }
+                let dir = self.parent(&parent, true).map_err(|e| fail(e.to_string()))?;
+                remove_existing(dir, &name, true).map_err(|e| fail(e.to_string()))?;
+                // No AT_SYMLINK_FOLLOW: a link to a symlink links the symlink
+                // itself, never what it points at.
+                linkat(&sdir, &sname, dir, &name, AtFlags::empty())
+                    .map_err(|e| fail(format!("hard link to {}: {e}", src.display())))
+            }
+            tar::EntryType::Fifo => {
+                let dir = self.parent(&parent, true).map_err(|e| fail(e.to_string()))?;
+                remove_existing(dir, &name, true).map_err(|e| fail(e.to_string()))?;
+                mknodat(dir, &name, FileType::Fifo, Mode::from_raw_mode(meta.mode & 0o7777), 0)
+                    .map_err(|e| fail(format!("mkfifo: {e}")))?;
+                let _ = chownat(
+                    dir,
+                    &name,
+                    Some(uid(meta.uid)),
+                    Some(gid(meta.gid)),
+                    AtFlags::SYMLINK_NOFOLLOW,
+                );
+                Ok(())
+            }
+            tar::EntryType::Char | tar::EntryType::Block => {
+                self.stats.skipped_devices.push(shown.clone());
+                Ok(())
+            }
+            other => Err(fail(format!("unsupported entry type {other:?}"))),
+        }
+    }
+
+    /// Opens (creating when asked) the directory `rel` beneath the root.
+    fn parent(&mut self, rel: &Path, create: bool) -> io::Result<&Dir> {
+        let hit = matches!(&self.cache, Some((p, _)) if p == rel);
+        if !hit {
+            let dir = if rel.as_os_str().is_empty() {
+                self.root.try_clone()?
+            } else {
+                if create {
+                    self.root.create_dir_all(rel)?;
+                }
+                self.root.open_dir(rel)?
+            };
+            self.cache = Some((rel.to_path_buf(), dir));
+        }
+        Ok(&self.cache.as_ref().expect("just filled").1)
+    }
+}
+
+/// cap-std hands out `O_PATH` directory fds; xattr, chmod and utimes calls
+/// need a real one.
+fn real_fd(dir: &Dir) -> rustix::io::Result<std::os::fd::OwnedFd> {
+    openat(dir, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+}
+
+fn uid(n: u32) -> Uid {
+    Uid::from_raw(n)
+}
+fn gid(n: u32) -> Gid {
+    Gid::from_raw(n)
+}
+
+/// Removes whatever is at `dir/name` without following it. A directory is
+/// removed recursively only when a non-directory replaces it.
+fn remove_existing(dir: &Dir, name: &OsStr, dirs_too: bool) -> io::Result<()> {
+    match statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Err(rustix::io::Errno::NOENT) => Ok(()),
+        Err(e) => Err(e.into()),
+        Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
+            let _ = dirs_too;
+            dir.remove_dir_all(name)
+        }
+        Ok(_) => Ok(unlinkat(dir, name, AtFlags::empty())?),
+    }
+}
+
+fn set_meta_fd(fd: &impl std::os::fd::AsFd, meta: &Meta, times_too: bool) -> io::Result<()> {
+    fchown(fd, Some(uid(meta.uid)), Some(gid(meta.gid)))?;
+    // After chown, which clears setuid/setgid bits.
+    fchmod(fd, Mode::from_raw_mode(meta.mode & 0o7777))?;
+    for (k, v) in &meta.xattrs {
+        // Best effort: a filesystem without user xattrs must not fail an import.
+        let _ = fsetxattr(fd, k.as_os_str(), v, XattrFlags::empty());
+    }
+    if times_too {
+        futimens(fd, &times(meta.mtime))?;
+    }
+    Ok(())
+}
+
+fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<Meta> {
+    let h = entry.header();
+    // Some writers leave numeric fields blank; tar(1) reads them as zero.
+    let default_mode = if h.entry_type().is_dir() { 0o755 } else { 0o644 };
+    let mut meta = Meta {
+        mode: h.mode().unwrap_or(default_mode),
+        uid: h.uid().unwrap_or(0) as u32,
+        gid: h.gid().unwrap_or(0) as u32,
+        mtime: h.mtime().unwrap_or(0),
+        xattrs: Vec::new(),
+    };
+    if let Some(pax) = entry.pax_extensions()? {
+        for ext in pax {
+            let ext = ext?;
+            let key = ext.key_bytes();
+            let value = ext.value_bytes();
+            let num = || std::str::from_utf8(value).ok().and_then(|s| s.parse::<u64>().ok());
+            match key {
+                b"uid" => meta.uid = num().unwrap_or(meta.uid as u64) as u32,
+                b"gid" => meta.gid = num().unwrap_or(meta.gid as u64) as u32,
+                b"mtime" => {
+                    let s = std::str::from_utf8(value).unwrap_or("");
+                    let secs = s.split('.').next().and_then(|x| x.parse::<u64>().ok());
+                    meta.mtime = secs.unwrap_or(meta.mtime);
+                }
+                _ => {
+                    if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
+                        if !name.starts_with(b"trusted.overlay.") {
+                            meta.xattrs
+                                .push((OsStr::from_bytes(name).to_os_string(), value.to_vec()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(meta)
+}
+
+fn copy(r: &mut impl Read, w: &mut impl Write, buf: &mut [u8]) -> io::Result<u64> {
+    let mut n = 0u64;
+    loop {
+        let k = match r.read(buf) {
+            Ok(0) => return Ok(n),
+            Ok(k) => k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        w.write_all(&buf[..k])?;
+        n += k as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,322 @@
+//! Breakout attempts against [`super::unpack`], table-driven. Each case
+//! builds a tar by hand (the `tar` crate's builder refuses `..` and absolute
+//! paths, which is exactly what an attacker would not do), unpacks it into
+//! `base/layer`, and checks the outcome: rejected with an error naming the
+//! entry, or extracted inside — and in every case `base/sentinel` is
+//! exactly as before.
+
+use std::fs;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use tar::{EntryType, Header};
+
+use super::*;
+
+enum E<'a> {
+    Dir(&'a str),
+    File(&'a str, &'a [u8]),
+    Sym(&'a str, &'a str),
+    Hard(&'a str, &'a str),
+    Dev(&'a str, EntryType, u32, u32),
+}
+
+enum Expect {
+    /// Rejected; the error names this entry.
+    Rejected(&'static str),
+    /// Extracted; the closure checks the layer dir.
+    Inside(fn(&Path, &UnpackStats)),
+}
+
+/// Appends a raw header: name and link name are written byte for byte,
+/// with GNU long-name records when they do not fit.
+fn raw(out: &mut Vec<u8>, kind: EntryType, path: &str, link: &str, data: &[u8], dev: (u32, u32)) {
+    let long = |out: &mut Vec<u8>, t: EntryType, s: &str| {
+        let mut h = Header::new_gnu();
+        h.as_old_mut().name[..13].copy_from_slice(b"././@LongLink");
+        h.set_entry_type(t);
+        h.set_size(s.len() as u64 + 1);
+        h.set_mode(0o644);
+        h.set_cksum();
+        out.extend_from_slice(h.as_bytes());
+        let mut d = s.as_bytes().to_vec();
+        d.push(0);
+        d.resize(d.len().div_ceil(512) * 512, 0);
+        out.extend_from_slice(&d);
+    };
+    if path.len() > 100 {
+        long(out, EntryType::GNULongName, path);
+    }
+    if link.len() > 100 {
+        long(out, EntryType::new(b'K'), link);
+    }
+    let mut h = Header::new_gnu();
+    let n = path.len().min(100);
+    h.as_old_mut().name[..n].copy_from_slice(&path.as_bytes()[..n]);
+    let n = link.len().min(100);
+    h.as_old_mut().linkname[..n].copy_from_slice(&link.as_bytes()[..n]);
+    h.set_entry_type(kind);
+    h.set_mode(if kind == EntryType::Directory { 0o755 } else { 0o644 });
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(1_700_000_000);
+    h.set_size(data.len() as u64);
+    if matches!(kind, EntryType::Char | EntryType::Block) {
+        h.set_device_major(dev.0).unwrap();
+        h.set_device_minor(dev.1).unwrap();
+    }
+    h.set_cksum();
+    out.extend_from_slice(h.as_bytes());
+    let mut d = data.to_vec();
+    d.resize(d.len().div_ceil(512) * 512, 0);
+    out.extend_from_slice(&d);
+}
+
+fn build(entries: &[E], sentinel: &str) -> Vec<u8> {
+    let s = |x: &str| x.replace("{S}", sentinel);
+    let mut out = Vec::new();
+    for e in entries {
+        match e {
+            E::Dir(p) => raw(&mut out, EntryType::Directory, &s(p), "", b"", (0, 0)),
+            E::File(p, d) => raw(&mut out, EntryType::Regular, &s(p), "", d, (0, 0)),
+            E::Sym(p, l) => raw(&mut out, EntryType::Symlink, &s(p), &s(l), b"", (0, 0)),
+            E::Hard(p, l) => raw(&mut out, EntryType::Link, &s(p), &s(l), b"", (0, 0)),
+            E::Dev(p, k, ma, mi) => raw(&mut out, *k, &s(p), "", b"", (*ma, *mi)),
+        }
+    }
+    out.extend_from_slice(&[0u8; 1024]);
+    out
+}
+
+fn sentinel_listing(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let data = fs::read(e.path()).unwrap_or_default();
+            (e.file_name().to_string_lossy().into_owned(), data)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn run_case(name: &str, entries: &[E], expect: Expect) {
+    let base = tempfile::tempdir().unwrap();
+    let layer = base.path().join("layer");
+    let sentinel = base.path().join("sentinel");
+    fs::create_dir(&layer).unwrap();
+    fs::create_dir(&sentinel).unwrap();
+    fs::write(sentinel.join("secret"), b"secret").unwrap();
+    let before = sentinel_listing(&sentinel);
+    let tar = build(entries, sentinel.to_str().unwrap());
+    let res = unpack(&tar[..], &layer);
+    match expect {
+        Expect::Rejected(entry) => {
+            let err = res.expect_err(name).to_string();
+            let want = entry.replace("{S}", sentinel.to_str().unwrap());
+            assert!(err.contains(&format!("\"{want}")), "{name}: error does not name {want:?}: {err}");
+        }
+        Expect::Inside(check) => {
+            let stats = res.unwrap_or_else(|e| panic!("{name}: {e}"));
+            check(&layer, &stats);
+        }
+    }
+    assert_eq!(sentinel_listing(&sentinel), before, "{name}: sentinel changed");
+    // Nothing appeared beside the layer and sentinel either.
+    let mut top: Vec<_> =
+        fs::read_dir(base.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    top.sort();
+    assert_eq!(top, ["layer", "sentinel"], "{name}: something written beside the layer");
+}
+
+#[test]
+fn breakout_attempts() {
+    use E::*;
+    use Expect::*;
+    let long = "n".repeat(300);
+    let deep = format!("{}/f", ["d"; 2100].join("/"));
+    let cases: Vec<(&str, Vec<E>, Expect)> = vec![
+        ("dotdot", vec![File("../escape", b"x")], Rejected("../escape")),
+        ("nested dotdot", vec![Dir("a"), File("a/../../escape", b"x")], Rejected("a/../../escape")),
+        ("dotdot dir", vec![Dir("../sentinel/newdir")], Rejected("../sentinel/newdir")),
+        (
+            "absolute path lands inside",
+            vec![File("{S}/abs", b"x")],
+            Inside(|l, _| {
+                let found = walk(l).into_iter().any(|p| p.ends_with("sentinel/abs"));
+                assert!(found, "absolute path not extracted inside");
+            }),
+        ),
+        ("symlink then file through it", vec![Sym("s", "{S}"), File("s/x", b"x")], Rejected("s/x")),
+        (
+            "symlink to / then dir through it",
+            vec![Sym("r", "/"), Dir("r{S}/newdir")],
+            Rejected("r{S}/newdir"),
+        ),
+        (
+            "relative symlink escape",
+            vec![Sym("s", "../sentinel"), File("s/x", b"x")],
+            Rejected("s/x"),
+        ),
+        (
+            "symlink with dotdot chain",
+            vec![Dir("b"), Sym("a", "b/../.."), File("a/sentinel/x", b"x")],
+            Rejected("a/sentinel/x"),
+        ),
+        ("hard link to outside (absolute)", vec![Hard("h", "{S}/secret")], Rejected("h")),
+        ("hard link to outside (dotdot)", vec![Hard("h", "../sentinel/secret")], Rejected("h")),
+        (
+            "hard link through a symlink",
+            vec![Sym("s", "{S}"), Hard("h", "s/secret")],
+            Rejected("h"),
+        ),
+        ("hard link to a directory", vec![Dir("d"), Hard("h", "d")], Rejected("h")),
+        ("whiteout of ..", vec![File(".wh...", b"")], Rejected(".wh...")),
+        ("whiteout of .", vec![Dir("a"), File("a/.wh..", b"")], Rejected("a/.wh..")),
+        (
+            "whiteout through a symlink",
+            vec![Sym("s", "{S}"), File("s/.wh.secret", b"")],
+            Rejected("s/.wh.secret"),
+        ),
+        (
+            "opaque marker through a symlink",
+            vec![Sym("s", "{S}"), File("s/.wh..wh..opq", b"")],
+            Rejected("s/.wh..wh..opq"),
+        ),
+        ("symlink loop", vec![Sym("a", "b"), Sym("b", "a"), File("a/x", b"x")], Rejected("a/x")),
+        (
+            "device nodes are not created",
+            vec![Dev("sda", EntryType::Block, 8, 0), Dev("mem", EntryType::Char, 1, 1)],
+            Inside(|l, st| {
+                assert!(!l.join("sda").exists() && !l.join("mem").exists());
+                assert_eq!(st.skipped_devices, ["sda", "mem"]);
+            }),
+        ),
+        ("overly long name", vec![File(&long, b"x")], Rejected("nnnnnnnnnnnnnnnnnnnnnn")),
+        ("overly long path", vec![File(&deep, b"x")], Rejected("d/d/d")),
+        (
+            "dir replaced by a symlink in a later entry",
+            vec![Dir("d"), File("d/ok", b"x"), Sym("d", "{S}"), File("d/x", b"x")],
+            Rejected("d/x"),
+        ),
+        (
+            "file replaces a symlink instead of writing through it",
+            vec![Sym("f", "{S}/secret"), File("f", b"pwned")],
+            Inside(|l, _| {
+                let m = fs::symlink_metadata(l.join("f")).unwrap();
+                assert!(m.is_file());
+                assert_eq!(fs::read(l.join("f")).unwrap(), b"pwned");
+            }),
+        ),
+        (
+            "hard link to a symlink links the symlink",
+            vec![Sym("f", "{S}/secret"), Hard("h", "f")],
+            Inside(|l, _| {
+                assert!(fs::symlink_metadata(l.join("h")).unwrap().file_type().is_symlink());
+            }),
+        ),
+        (
+            "dir through absolute symlink to inside path",
+            vec![Dir("etc"), Sym("e", "/etc"), File("e/passwd", b"x")],
+            Rejected("e/passwd"),
+        ),
+    ];
+    assert!(cases.len() >= 15);
+    for (name, entries, expect) in cases {
+        run_case(name, &entries, expect);
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if fs::symlink_metadata(&p).unwrap().is_dir() {
+            out.extend(walk(&p));
+        }
+        out.push(p);
+    }
+    out
+}
+
+#[test]
+fn whiteouts_become_overlayfs_whiteouts() {
+    let tar = build(
+        &[
+            E::Dir("d"),
+            E::File("d/.wh..wh..opq", b""),
+            E::File("d/.wh.gone", b""),
+            E::File(".wh.top", b""),
+            E::File(".wh..wh.plnk", b""),
+        ],
+        "",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    unpack(&tar[..], dir.path()).unwrap();
+    for p in ["d/gone", "top"] {
+        let m = fs::symlink_metadata(dir.path().join(p)).unwrap();
+        assert!(m.file_type().is_char_device(), "{p}");
+        assert_eq!((m.rdev(), m.uid(), m.gid()), (0, 0, 0), "{p}");
+    }
+    assert!(!dir.path().join("d/.wh.gone").exists());
+    assert!(!dir.path().join(".wh..wh.plnk").exists());
+    let v = rustix::fs::getxattr(&dir.path().join("d"), "trusted.overlay.opaque", &mut [0u8; 4]);
+    assert_eq!(v.unwrap(), 1);
+}
+
+#[test]
+fn keeps_metadata_and_links() {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = Header::new_ustar();
+    h.set_entry_type(EntryType::Regular);
+    h.set_mode(0o4755);
+    h.set_uid(1000);
+    h.set_gid(1001);
+    h.set_mtime(1_600_000_000);
+    h.set_size(5);
+    b.append_data(&mut h, "usr/bin/su", &b"hello"[..]).unwrap();
+    let mut h = Header::new_ustar();
+    h.set_entry_type(EntryType::Link);
+    h.set_size(0);
+    b.append_link(&mut h, "usr/bin/su2", "usr/bin/su").unwrap();
+    let mut h = Header::new_ustar();
+    h.set_entry_type(EntryType::Symlink);
+    h.set_size(0);
+    b.append_link(&mut h, "bin", "usr/bin").unwrap();
+    let mut h = Header::new_ustar();
+    h.set_entry_type(EntryType::Regular);
+    h.set_mode(0o644);
+    h.set_size(2);
+    // Through an in-layer relative symlink: allowed, lands in usr/bin.
+    b.append_data(&mut h, "bin/via", &b"ok"[..]).unwrap();
+    let tar = b.into_inner().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let st = unpack(&tar[..], dir.path()).unwrap();
+    assert_eq!(st.entries, 4);
+    let m = fs::metadata(dir.path().join("usr/bin/su")).unwrap();
+    assert_eq!(m.permissions().mode() & 0o7777, 0o4755);
+    assert_eq!((m.uid(), m.gid(), m.mtime()), (1000, 1001, 1_600_000_000));
+    let m2 = fs::metadata(dir.path().join("usr/bin/su2")).unwrap();
+    assert_eq!(m.ino(), m2.ino());
+    assert_eq!(fs::read(dir.path().join("usr/bin/via")).unwrap(), b"ok");
+}
+
+#[test]
+fn truncated_tar_is_an_error() {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = Header::new_ustar();
+    h.set_size(4096);
+    h.set_mode(0o644);
+    b.append_data(&mut h, "big", &[7u8; 4096][..]).unwrap();
+    let mut h = Header::new_ustar();
+    h.set_size(1);
+    h.set_mode(0o644);
+    b.append_data(&mut h, "next", &[7u8; 1][..]).unwrap();
+    let tar = b.into_inner().unwrap();
+    for cut in [700, 2000, 512 * 9 + 100] {
+        let dir = tempfile::tempdir().unwrap();
+        let err = unpack(&tar[..cut], dir.path()).unwrap_err();
+        assert!(matches!(err, Error::Corrupt { .. }), "cut {cut}: {err}");
+    }
+}
