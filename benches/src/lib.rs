@@ -590,7 +590,7 @@ fn prepare(
                         argv: wrap(crun_argv),
                         env: vec![],
                         how: format!(
-                            "`unshare --mount --propagation private sh -c 'umount -l {HYBRID_CGROUP2} && exec crun \"$@\"'` + `crun run` on the same bundle (crun 1.8 refuses hybrid cgroups)"
+                            "`unshare --mount --propagation private sh -c 'umount -l {HYBRID_CGROUP2} && exec \"$@\"' wrapper crun run …` on the same bundle (crun 1.8 refuses hybrid cgroups)"
                         ),
                     });
                     peers.push(Peer {

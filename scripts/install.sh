@@ -1,0 +1,225 @@
+#!/usr/bin/env bash
+# Install wrun on a fresh Debian 12 machine and serve the lecture's product
+# API from a container. Run as root from the repository:
+#
+#   scripts/install.sh           packages, Rust, build, install to
+#                                /usr/local/bin, base images, product API
+#   scripts/install.sh --deps    only the system packages and the Rust toolchain
+#   scripts/install.sh --stop    stop the product API started by this script
+#
+# Idempotent: packages already present, a current build, cached base images,
+# images already imported and an API already answering are all left alone,
+# so a re-run takes seconds.
+#
+# Environment: WRUN_ROOT (wrun's state root, default /var/lib/wrun),
+# WRUN_IMAGE_CACHE (base image tarballs, default /var/cache/wrun),
+# CARGO_TARGET_DIR (default ./target), PREFIX (default /usr/local).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(dirname "$here")"
+PREFIX="${PREFIX:-/usr/local}"
+readonly API_PORT=5000
+readonly API_URL="http://localhost:$API_PORT/products"
+readonly RUN_DIR=/run/wrun-examples
+readonly PID_FILE="$RUN_DIR/product-api.pid"
+readonly LOG_FILE=/var/log/wrun-product-api.log
+readonly MIN_RUST=1.85
+
+# Every system package the project uses, and what for.
+readonly PACKAGES=(
+    build-essential pkg-config git ca-certificates curl  # building wrun, rustup
+    debootstrap busybox-static tar xz-utils              # base images (make-base-images.sh)
+    jq                                                   # make-base-images.sh reads `wrun inspect`
+    util-linux iproute2 nftables uidmap                  # namespaces, links, NAT, id maps
+    crun runc podman skopeo buildah docker-registry      # peers in benches, interop tests
+    hyperfine                                            # ad-hoc timing next to benches/
+    shellcheck                                           # test.sh lints the scripts
+)
+
+log() { printf '\033[1minstall:\033[0m %s\n' "$*" >&2; }
+die() { printf 'install: error: %s\n' "$*" >&2; exit 1; }
+
+[[ $EUID -eq 0 ]] || die "run as root (wrun creates namespaces, mounts and cgroups)"
+[[ -f /etc/debian_version ]] || die "this script is for Debian 12 (bookworm)"
+
+mode=all
+case "${1:-}" in
+    "") ;;
+    --deps) mode=deps ;;
+    --stop) mode=stop ;;
+    -h|--help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
+    *) die "unknown argument '$1' (use --deps, --stop or nothing)" ;;
+esac
+
+ensure_packages() {
+    local missing=() p
+    for p in "${PACKAGES[@]}"; do
+        if [[ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" != installed ]]; then
+            missing+=("$p")
+        fi
+    done
+    if ((${#missing[@]} == 0)); then
+        log "system packages: all ${#PACKAGES[@]} present"
+        return 0
+    fi
+    log "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+version_ge() { [[ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" == "$2" ]]; }
+
+ensure_rust() {
+    export PATH="$HOME/.cargo/bin:$PATH"
+    local have=""
+    if command -v rustc >/dev/null; then
+        have="$(rustc --version | awk '{print $2}')"
+    fi
+    if [[ -z $have ]] || ! version_ge "$have" "$MIN_RUST"; then
+        if command -v rustup >/dev/null; then
+            log "Rust ${have:-missing}; updating the stable toolchain with rustup"
+            rustup toolchain install stable --profile minimal --component rustfmt,clippy
+            rustup default stable
+        else
+            log "Rust ${have:-missing} (need >= $MIN_RUST; Debian's rustc is too old); installing rustup"
+            curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs \
+                | sh -s -- -y --no-modify-path --profile minimal --component rustfmt,clippy
+        fi
+        hash -r
+        have="$(rustc --version | awk '{print $2}')"
+        version_ge "$have" "$MIN_RUST" || die "rustc $have is older than $MIN_RUST"
+    fi
+    if command -v rustup >/dev/null; then
+        local comp
+        for comp in rustfmt clippy; do
+            if ! rustup component list --installed 2>/dev/null | grep -q "^$comp"; then
+                rustup component add "$comp"
+            fi
+        done
+    fi
+    command -v cargo-clippy >/dev/null || die "clippy is missing (rustup component add clippy)"
+    command -v rustfmt >/dev/null || die "rustfmt is missing (rustup component add rustfmt)"
+    log "Rust $have"
+}
+
+# The process group of the API started by this script, if it still runs.
+api_pid() {
+    local pid
+    [[ -f $PID_FILE ]] || return 1
+    pid="$(cat "$PID_FILE")"
+    [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+    echo "$pid"
+}
+
+stop_api() {
+    local pid
+    if ! pid="$(api_pid)"; then
+        log "the product API is not running (no live pid in $PID_FILE)"
+        rm -f "$PID_FILE"
+        return 0
+    fi
+    log "stopping the product API (process group $pid)"
+    kill -TERM -- "-$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.2
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        log "still running after 10 s; sending SIGKILL"
+        kill -KILL -- "-$pid" 2>/dev/null || true
+    fi
+    rm -f "$PID_FILE"
+}
+
+build_and_install() {
+    local target="${CARGO_TARGET_DIR:-$repo/target}" bin
+    log "building wrun (cargo build --release --workspace)"
+    (cd "$repo" && cargo build --release --workspace --quiet)
+    for bin in wrun wrun-shim; do
+        [[ -x $target/release/$bin ]] || die "the build did not produce $target/release/$bin"
+        if cmp -s "$target/release/$bin" "$PREFIX/bin/$bin"; then
+            continue
+        fi
+        # Copy beside, then rename: a running wrun keeps its old file.
+        install -D -m 0755 "$target/release/$bin" "$PREFIX/bin/.$bin.new"
+        mv -f "$PREFIX/bin/.$bin.new" "$PREFIX/bin/$bin"
+        log "installed $PREFIX/bin/$bin"
+    done
+}
+
+has_subcommand() { "$PREFIX/bin/wrun" "$1" --help >/dev/null 2>&1; }
+
+serve_api() {
+    local wrun="$PREFIX/bin/wrun" pid answer image args
+    if pid="$(api_pid)" && answer="$(curl -fsS "$API_URL" 2>/dev/null)"; then
+        log "the product API already runs (process group $pid)"
+        printf '%s\n' "$answer"
+        log "stop it with: $0 --stop"
+        return 0
+    fi
+    if api_pid >/dev/null; then
+        log "the product API started earlier does not answer; restarting it"
+        stop_api
+    fi
+    if answer="$(curl -fsS "$API_URL" 2>/dev/null)"; then
+        die "something not started by this script already answers on port $API_PORT: $answer"
+    fi
+    has_subcommand run || die "this wrun has no 'run' command yet; the API cannot be served"
+    mkdir -p "$RUN_DIR"
+    if has_subcommand build; then
+        log "building the product API's image (wrun build -t product-api examples/product-api)"
+        "$wrun" build -t product-api "$repo/examples/product-api"
+        image=product-api
+        args=(--network host)
+    else
+        # Until `wrun build` exists: the base image, the app bind-mounted.
+        image=python:3.11-slim
+        args=(-v "$repo/examples/product-api:/app" -w /app --network host)
+    fi
+    log "starting: wrun run --rm ${args[*]} $image python app.py  (log: $LOG_FILE)"
+    # In its own session, so that it outlives this script and can be
+    # stopped as a process group. (Later: `wrun run -d`.)
+    setsid nohup "$wrun" run --rm "${args[@]}" "$image" python app.py \
+        >"$LOG_FILE" 2>&1 </dev/null &
+    pid=$!
+    echo "$pid" >"$PID_FILE"
+    for _ in $(seq 1 120); do
+        if answer="$(curl -fsS "$API_URL" 2>/dev/null)"; then
+            log "the product API answers on $API_URL:"
+            printf '%s\n' "$answer"
+            log "stop it with: $0 --stop   (or: kill -TERM -- -$pid)"
+            return 0
+        fi
+        if ! kill -0 "$pid" 2>/dev/null; then
+            rm -f "$PID_FILE"
+            log "wrun run exited before the API answered; its output:"
+            tail -n 30 "$LOG_FILE" >&2
+            exit 1
+        fi
+        sleep 0.5
+    done
+    log "no answer from $API_URL after 60 s; output so far:"
+    tail -n 30 "$LOG_FILE" >&2
+    stop_api
+    exit 1
+}
+
+case "$mode" in
+    stop) stop_api; exit 0 ;;
+    deps) ensure_packages; ensure_rust; exit 0 ;;
+esac
+
+t0=$SECONDS
+ensure_packages
+ensure_rust
+build_and_install
+if has_subcommand import; then
+    WRUN="$PREFIX/bin/wrun" "$here/make-base-images.sh"
+else
+    log "this wrun has no 'import' command yet: making the base image tarballs only"
+    "$here/make-base-images.sh" --no-import
+fi
+serve_api
+log "done in $((SECONDS - t0)) s"
