@@ -37,7 +37,8 @@ readonly PACKAGES=(
     shellcheck                                           # test.sh lints the scripts
 )
 
-log() { printf '\033[1minstall:\033[0m %s\n' "$*" >&2; }
+if [[ -t 2 ]]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
+log() { printf '%s%s:%s %s\n' "$bold" install "$plain" "$*" >&2; }
 die() { printf 'install: error: %s\n' "$*" >&2; exit 1; }
 
 [[ $EUID -eq 0 ]] || die "run as root (wrun creates namespaces, mounts and cgroups)"

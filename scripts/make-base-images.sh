@@ -290,6 +290,12 @@ pack() {
     )
 }
 
+# Write the sha256 of tarball $1 (its layer diff_id) to $2.sha256.
+write_digest() {
+    printf 'sha256:%s\n' "$(sha256sum <"$1" | cut -d' ' -f1)" >"$2.sha256.tmp"
+    mv -f "$2.sha256.tmp" "$2.sha256"
+}
+
 # Make (or reuse) the tarball of image $1. Prints nothing; leaves
 # $CACHE/NAME.tar -> NAME-KEY.tar and $CACHE/NAME.changes.
 make_tarball() {
@@ -298,6 +304,9 @@ make_tarball() {
     key="$(cache_key "$name")"
     tar="$CACHE/$file-$key.tar"
     if ((force == 0)) && [[ -f $tar && -f $tar.changes && "$(readlink "$CACHE/$file.tar" 2>/dev/null)" == "$file-$key.tar" ]]; then
+        if [[ ! -f $tar.sha256 ]]; then
+            write_digest "$tar" "$tar"
+        fi
         log "$file: cached ($tar, $(du -h "$tar" | cut -f1))"
         return 0
     fi
@@ -317,6 +326,8 @@ make_tarball() {
     # then swap the stable names atomically.
     mv -f "$work/$file.changes" "$tar.changes.tmp"
     mv -f "$tar.changes.tmp" "$tar.changes"
+    # The layer's diff_id, kept so the import check need not hash it again.
+    write_digest "$work/$file.tar" "$tar"
     mv -f "$work/$file.tar" "$tar.tmp"
     mv -f "$tar.tmp" "$tar"
     sync -f "$tar" 2>/dev/null || true
@@ -325,7 +336,7 @@ make_tarball() {
     ln -sfn "$file-$key.tar.changes" "$CACHE/.$file.changes.link"
     mv -Tf "$CACHE/.$file.changes.link" "$CACHE/$file.changes"
     # Drop superseded tarballs of this image.
-    find "$CACHE" -maxdepth 1 -name "$file-*.tar*" -not -name "$file-$key.tar" -not -name "$file-$key.tar.changes" -delete
+    find "$CACHE" -maxdepth 1 -name "$file-*.tar*" -not -name "$file-$key.tar" -not -name "$file-$key.tar.changes" -not -name "$file-$key.tar.sha256" -delete
     rm -rf --one-file-system "$rootfs"
     log "$file: made $tar ($(du -h "$tar" | cut -f1)) in $(elapsed "$t0") s"
     printf '%s %s build %s s\n' "$(date -u +%FT%TZ)" "$file" "$(elapsed "$t0")" >>"$CACHE/timings.log"
@@ -349,7 +360,8 @@ find_wrun() {
 already_imported() {
     local wrun="$1" ref="$2" tar="$3" changes="$4" digest json want_env want_cmd
     json="$("$wrun" inspect --type image "$ref" 2>/dev/null || "$wrun" inspect "$ref" 2>/dev/null)" || return 1
-    digest="sha256:$(sha256sum <"$tar" | cut -d' ' -f1)"
+    digest="$(cat "$(readlink -f "$tar").sha256" 2>/dev/null || true)"
+    [[ $digest == sha256:* ]] || digest="sha256:$(sha256sum <"$tar" | cut -d' ' -f1)"
     want_env="$(sed -n 's/^ENV //p' "$changes" | jq -R . | jq -sc .)"
     want_cmd="$(sed -n 's/^CMD //p' "$changes" | tail -n1)"
     jq -e --arg d "$digest" --argjson env "$want_env" --argjson cmd "$want_cmd" '

@@ -25,7 +25,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(dirname "$here")"
 cd "$repo"
 
-log() { printf '\033[1mtest:\033[0m %s\n' "$*" >&2; }
+if [[ -t 2 ]]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
+log() { printf '%s%s:%s %s\n' "$bold" test "$plain" "$*" >&2; }
 [[ $EUID -eq 0 ]] || { log "error: run as root (the integration tests create containers)"; exit 1; }
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
