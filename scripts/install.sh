@@ -5,6 +5,7 @@
 #   scripts/install.sh           packages, Rust, build, install to
 #                                /usr/local/bin, base images, product API
 #   scripts/install.sh --deps    only the system packages and the Rust toolchain
+#   scripts/install.sh --serve   only (re)start the product API with the installed wrun
 #   scripts/install.sh --stop    stop the product API started by this script
 #
 # Idempotent: packages already present, a current build, cached base images,
@@ -49,8 +50,9 @@ case "${1:-}" in
     "") ;;
     --deps) mode=deps ;;
     --stop) mode=stop ;;
+    --serve) mode=serve ;;
     -h|--help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
-    *) die "unknown argument '$1' (use --deps, --stop or nothing)" ;;
+    *) die "unknown argument '$1' (use --deps, --serve, --stop or nothing)" ;;
 esac
 
 ensure_packages() {
@@ -210,6 +212,7 @@ serve_api() {
 case "$mode" in
     stop) stop_api; exit 0 ;;
     deps) ensure_packages; ensure_rust; exit 0 ;;
+    serve) serve_api; exit 0 ;;
 esac
 
 t0=$SECONDS
