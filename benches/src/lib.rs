@@ -237,7 +237,9 @@ impl Report {
     /// skipped.
     pub fn markdown(&self) -> String {
         let mut out = String::new();
-        let crun = self.median_of(CRUN_NET).or_else(|| self.median_of("crun"));
+        let crun = self
+            .median_of(CRUN_NET)
+            .or_else(|| self.median_of(CRUN_DIRECT));
         let _ = writeln!(
             out,
             "Start to exit of `true` in the busybox rootfs; {} interleaved rounds after {} warm-up rounds.\n",
@@ -273,8 +275,10 @@ impl Report {
     }
 }
 
-/// Row name of crun with the wrapper's cost subtracted.
+/// Row name of crun with the wrapper's cost subtracted (hybrid cgroups).
 pub const CRUN_NET: &str = "crun (wrapper subtracted)";
+/// Row name of crun run directly (hosts without the hybrid cgroup2 mount).
+pub const CRUN_DIRECT: &str = "crun";
 const CRUN_WRAPPED: &str = "crun, through the wrapper";
 const CRUN_WRAPPER: &str = "crun's wrapper alone (`exec true`)";
 
@@ -601,7 +605,7 @@ fn prepare(
                     });
                 } else {
                     peers.push(Peer {
-                        name: CRUN_WRAPPED,
+                        name: CRUN_DIRECT,
                         argv: crun_argv,
                         env: vec![],
                         how: "`crun run` on the same bundle".into(),
@@ -795,6 +799,7 @@ pub fn run(cfg: &Config) -> Result<Report, String> {
     let order = [
         "native process",
         "unshare + chroot",
+        CRUN_DIRECT,
         CRUN_NET,
         "runc",
         "podman run --rm",
@@ -815,16 +820,8 @@ pub fn run(cfg: &Config) -> Result<Report, String> {
                 if let Some(s) = summarize(&net) {
                     rows.push((CRUN_NET.to_string(), s));
                 }
-            } else if ok(CRUN_WRAPPED) {
-                // No wrapper on this host: crun ran directly.
-                if let Some(s) = summarize(&samples[CRUN_WRAPPED]) {
-                    rows.push(("crun".to_string(), s));
-                }
             }
             continue;
-        }
-        if name == CRUN_WRAPPED && !ok(CRUN_WRAPPER) {
-            continue; // already shown as plain "crun"
         }
         if ok(name) {
             if let Some(s) = summarize(&samples[name]) {
