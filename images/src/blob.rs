@@ -34,7 +34,9 @@ pub(crate) fn temp_name(tag: &str) -> String {
 
 /// Whether a `.tmp-<pid>-…` name belongs to a process that no longer runs.
 pub(crate) fn is_stale_temp(name: &str) -> bool {
-    let Some(rest) = name.strip_prefix(".tmp-") else { return false };
+    let Some(rest) = name.strip_prefix(".tmp-") else {
+        return false;
+    };
     let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
         return true;
     };
@@ -75,7 +77,12 @@ impl TempBlob {
     pub(crate) fn create(dir: &Path) -> Result<Self> {
         let path = dir.join(temp_name("blob"));
         let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
-        Ok(TempBlob { file: Some(file), path, hasher: Sha256::new(), size: 0 })
+        Ok(TempBlob {
+            file: Some(file),
+            path,
+            hasher: Sha256::new(),
+            size: 0,
+        })
     }
 
     /// Flushes to disk and returns `(digest, size)`.
@@ -99,7 +106,10 @@ impl TempBlob {
 
 impl Write for TempBlob {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let f = self.file.as_mut().ok_or_else(|| io::Error::other("blob already finished"))?;
+        let f = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("blob already finished"))?;
         let n = f.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.size += n as u64;
@@ -130,20 +140,31 @@ pub(crate) struct TeeReader<'a, R> {
 
 impl<R: std::fmt::Debug> std::fmt::Debug for TeeReader<'_, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TeeReader").field("inner", &self.inner).field("size", &self.size).finish()
+        f.debug_struct("TeeReader")
+            .field("inner", &self.inner)
+            .field("size", &self.size)
+            .finish()
     }
 }
 
 impl<'a, R: Read> TeeReader<'a, R> {
     pub(crate) fn new(inner: R, sink: Option<&'a mut dyn Write>) -> Self {
-        TeeReader { inner, hasher: Sha256::new(), size: 0, sink }
+        TeeReader {
+            inner,
+            hasher: Sha256::new(),
+            size: 0,
+            sink,
+        }
     }
 
     /// Reads what is left (tar readers stop at the end-of-archive marker and
     /// may leave padding) and returns `(digest, size)` of everything read.
     pub(crate) fn finish(mut self) -> io::Result<(String, u64)> {
         io::copy(&mut self, &mut io::sink())?;
-        Ok((format!("sha256:{}", hex::encode(self.hasher.finalize())), self.size))
+        Ok((
+            format!("sha256:{}", hex::encode(self.hasher.finalize())),
+            self.size,
+        ))
     }
 }
 

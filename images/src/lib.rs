@@ -36,9 +36,9 @@ pub mod unpack;
 mod blob;
 mod lock;
 
-//pub use inspect::inspect_json;
+pub use inspect::inspect_json;
 pub use reference::Reference;
-//pub use store::{Image, LayerInfo, Store};
+pub use store::{Image, LayerInfo, RemoveEvent, Store};
 
 /// Everything that can go wrong in the image store. Messages are lower case
 /// (except Docker's own wording, which scripts grep for) and name the value,
@@ -56,7 +56,10 @@ pub enum Error {
     AmbiguousId { prefix: String, count: usize },
 
     #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 
     /// A layer entry that would write outside its directory, or cannot be
     /// applied at all.
@@ -72,10 +75,17 @@ pub enum Error {
     Corrupt { source: std::io::Error },
 
     #[error("{what}: digest mismatch: expected {expected}, got {actual}")]
-    DigestMismatch { what: String, expected: String, actual: String },
+    DigestMismatch {
+        what: String,
+        expected: String,
+        actual: String,
+    },
 
     #[error("{what}: invalid JSON: {source}")]
-    Json { what: String, source: serde_json::Error },
+    Json {
+        what: String,
+        source: serde_json::Error,
+    },
 
     #[error("{what}: {reason}")]
     Format { what: String, reason: String },
@@ -90,18 +100,27 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     pub(crate) fn format(what: impl Into<String>, reason: impl Into<String>) -> Self {
-        Error::Format { what: what.into(), reason: reason.into() }
+        Error::Format {
+            what: what.into(),
+            reason: reason.into(),
+        }
     }
 
     /// Adds the archive file name to an error raised while reading it.
     pub(crate) fn in_file(self, file: &str) -> Self {
         match self {
-            e @ Error::Archive { .. } => e,
-            e => Error::Archive { file: file.to_owned(), source: Box::new(e) },
+            Error::Archive { file: f, source } if f == file => Error::Archive { file: f, source },
+            e => Error::Archive {
+                file: file.to_owned(),
+                source: Box::new(e),
+            },
         }
     }
 }

@@ -34,7 +34,10 @@ impl Reference {
     /// Parses and normalizes `s`. A reference with neither tag nor digest
     /// gets no tag here; see [`Reference::with_default_tag`].
     pub fn parse(s: &str) -> Result<Self, Error> {
-        let bad = |reason: String| Error::InvalidReference { reference: s.to_owned(), reason };
+        let bad = |reason: String| Error::InvalidReference {
+            reference: s.to_owned(),
+            reason,
+        };
         if s.is_empty() {
             return Err(bad("empty reference".into()));
         }
@@ -60,24 +63,32 @@ impl Reference {
             return Err(bad("empty repository name".into()));
         }
         if name.len() > 255 {
-            return Err(bad("repository name must not be more than 255 characters".into()));
+            return Err(bad(
+                "repository name must not be more than 255 characters".into()
+            ));
         }
         let (domain, path) = split_domain(name);
         check_domain(&domain).map_err(bad)?;
         if path.chars().any(|c| c.is_ascii_uppercase()) {
             return Err(bad(format!("repository name ({path}) must be lowercase")));
         }
-        if let Some(bare) = path.strip_prefix(OFFICIAL_REPO_PREFIX) {
-            if is_hex64(bare) && !name.contains('/') {
-                return Err(bad(format!(
-                    "invalid repository name ({bare}), cannot specify 64-byte hexadecimal strings"
-                )));
-            }
+        if let Some(bare) = path.strip_prefix(OFFICIAL_REPO_PREFIX)
+            && is_hex64(bare)
+            && !name.contains('/')
+        {
+            return Err(bad(format!(
+                "invalid repository name ({bare}), cannot specify 64-byte hexadecimal strings"
+            )));
         }
         for comp in path.split('/') {
             check_component(comp).map_err(bad)?;
         }
-        Ok(Reference { domain, path, tag, digest })
+        Ok(Reference {
+            domain,
+            path,
+            tag,
+            digest,
+        })
     }
 
     /// Parses `s` and adds `:latest` when it has neither tag nor digest.
@@ -116,7 +127,10 @@ impl Reference {
     /// `busybox`, `localhost:5000/a/b`: the repository as Docker shows it.
     pub fn familiar_repository(&self) -> String {
         if self.domain == DEFAULT_DOMAIN {
-            self.path.strip_prefix(OFFICIAL_REPO_PREFIX).unwrap_or(&self.path).to_owned()
+            self.path
+                .strip_prefix(OFFICIAL_REPO_PREFIX)
+                .unwrap_or(&self.path)
+                .to_owned()
         } else {
             self.repository()
         }
@@ -131,7 +145,10 @@ impl Reference {
 
     /// Drops the digest, keeping repository and tag (`name:tag@d` -> `name:tag`).
     pub fn without_digest(&self) -> Reference {
-        Reference { digest: None, ..self.clone() }
+        Reference {
+            digest: None,
+            ..self.clone()
+        }
     }
 }
 
@@ -158,7 +175,9 @@ fn push_suffix(s: &mut String, tag: Option<&str>, digest: Option<&str>) {
 /// The familiar form of a fully qualified name, or `name` itself when it
 /// does not parse (used for display only).
 pub fn familiar_name(name: &str) -> String {
-    Reference::parse(name).map(|r| r.familiar()).unwrap_or_else(|_| name.to_owned())
+    Reference::parse(name)
+        .map(|r| r.familiar())
+        .unwrap_or_else(|_| name.to_owned())
 }
 
 fn split_domain(name: &str) -> (String, String) {
@@ -170,7 +189,11 @@ fn split_domain(name: &str) -> (String, String) {
         }
         _ => (DEFAULT_DOMAIN.to_owned(), name.to_owned()),
     };
-    let domain = if domain == "index.docker.io" { DEFAULT_DOMAIN.to_owned() } else { domain };
+    let domain = if domain == "index.docker.io" {
+        DEFAULT_DOMAIN.to_owned()
+    } else {
+        domain
+    };
     let path = if domain == DEFAULT_DOMAIN && !path.contains('/') {
         format!("{OFFICIAL_REPO_PREFIX}{path}")
     } else {
@@ -219,7 +242,11 @@ fn check_domain(d: &str) -> Result<(), String> {
                 && !l.ends_with('-')
         });
     let port_ok = port.is_none_or(|p| !p.is_empty() && p.bytes().all(|x| x.is_ascii_digit()));
-    if host_ok && port_ok { Ok(()) } else { Err(format!("invalid registry domain \"{d}\"")) }
+    if host_ok && port_ok {
+        Ok(())
+    } else {
+        Err(format!("invalid registry domain \"{d}\""))
+    }
 }
 
 fn check_tag(t: &str) -> Result<(), String> {
@@ -229,13 +256,19 @@ fn check_tag(t: &str) -> Result<(), String> {
         && b.len() <= 128
         && word(b[0])
         && b.iter().all(|&x| word(x) || x == b'.' || x == b'-');
-    if ok { Ok(()) } else { Err(format!("invalid tag \"{t}\"")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("invalid tag \"{t}\""))
+    }
 }
 
 fn check_digest(d: &str) -> Result<(), String> {
     match d.strip_prefix("sha256:") {
         Some(h) if is_hex64(h) => Ok(()),
-        _ => Err(format!("invalid digest \"{d}\" (want sha256: and 64 lowercase hex digits)")),
+        _ => Err(format!(
+            "invalid digest \"{d}\" (want sha256: and 64 lowercase hex digits)"
+        )),
     }
 }
 
@@ -246,7 +279,9 @@ pub fn is_hex64(s: &str) -> bool {
 
 /// Whether `s` is non-empty lowercase hex.
 pub fn is_lower_hex(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 #[cfg(test)]
@@ -258,19 +293,59 @@ mod tests {
     #[test]
     fn normalizes_like_docker() {
         let cases: &[(&str, &str, &str)] = &[
-            ("busybox", "docker.io/library/busybox:latest", "busybox:latest"),
-            ("busybox:1.36", "docker.io/library/busybox:1.36", "busybox:1.36"),
-            ("python:3.11-slim", "docker.io/library/python:3.11-slim", "python:3.11-slim"),
-            ("library/busybox", "docker.io/library/busybox:latest", "busybox:latest"),
-            ("docker.io/busybox", "docker.io/library/busybox:latest", "busybox:latest"),
-            ("index.docker.io/library/x", "docker.io/library/x:latest", "x:latest"),
+            (
+                "busybox",
+                "docker.io/library/busybox:latest",
+                "busybox:latest",
+            ),
+            (
+                "busybox:1.36",
+                "docker.io/library/busybox:1.36",
+                "busybox:1.36",
+            ),
+            (
+                "python:3.11-slim",
+                "docker.io/library/python:3.11-slim",
+                "python:3.11-slim",
+            ),
+            (
+                "library/busybox",
+                "docker.io/library/busybox:latest",
+                "busybox:latest",
+            ),
+            (
+                "docker.io/busybox",
+                "docker.io/library/busybox:latest",
+                "busybox:latest",
+            ),
+            (
+                "index.docker.io/library/x",
+                "docker.io/library/x:latest",
+                "x:latest",
+            ),
             ("user/app:v1", "docker.io/user/app:v1", "user/app:v1"),
-            ("localhost:5000/a/b:t", "localhost:5000/a/b:t", "localhost:5000/a/b:t"),
+            (
+                "localhost:5000/a/b:t",
+                "localhost:5000/a/b:t",
+                "localhost:5000/a/b:t",
+            ),
             ("localhost/a", "localhost/a:latest", "localhost/a:latest"),
             ("quay.io/x/y", "quay.io/x/y:latest", "quay.io/x/y:latest"),
-            ("my-reg:5000/x", "my-reg:5000/x:latest", "my-reg:5000/x:latest"),
-            ("a__b.c-d--e", "docker.io/library/a__b.c-d--e:latest", "a__b.c-d--e:latest"),
-            ("tag_ok:A_b.c-D", "docker.io/library/tag_ok:A_b.c-D", "tag_ok:A_b.c-D"),
+            (
+                "my-reg:5000/x",
+                "my-reg:5000/x:latest",
+                "my-reg:5000/x:latest",
+            ),
+            (
+                "a__b.c-d--e",
+                "docker.io/library/a__b.c-d--e:latest",
+                "a__b.c-d--e:latest",
+            ),
+            (
+                "tag_ok:A_b.c-D",
+                "docker.io/library/tag_ok:A_b.c-D",
+                "tag_ok:A_b.c-D",
+            ),
         ];
         for (input, full, familiar) in cases {
             let r = Reference::parse_normalized(input).unwrap();
@@ -310,12 +385,18 @@ mod tests {
             ("a-", "invalid repository path component"),
             ("a..b", "invalid repository path component"),
             ("a b", "invalid"),
-            ("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "64-byte"),
+            (
+                "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                "64-byte",
+            ),
         ];
         for (input, want) in cases {
             let e = Reference::parse(input).unwrap_err().to_string();
             assert!(e.contains(want), "{input:?}: {e}");
-            assert!(e.contains(&format!("\"{input}\"")) || input.is_empty(), "{input:?}: {e}");
+            assert!(
+                e.contains(&format!("\"{input}\"")) || input.is_empty(),
+                "{input:?}: {e}"
+            );
         }
         let long = format!("x:{}", "a".repeat(129));
         assert!(Reference::parse(&long).is_err());

@@ -66,10 +66,17 @@ pub struct UnpackStats {
 /// result that the caller throws away.
 pub fn unpack<R: Read>(reader: R, dest: &Path) -> Result<UnpackStats> {
     let root = Dir::open_ambient_dir(dest, ambient_authority()).map_err(|e| Error::io(dest, e))?;
-    let mut u = Unpacker { root, cache: None, dir_times: Vec::new(), stats: UnpackStats::default() };
+    let mut u = Unpacker {
+        root,
+        cache: None,
+        dir_times: Vec::new(),
+        stats: UnpackStats::default(),
+    };
     let mut archive = tar::Archive::new(reader);
     let mut buf = vec![0u8; 256 * 1024];
-    let entries = archive.entries().map_err(|source| Error::Corrupt { source })?;
+    let entries = archive
+        .entries()
+        .map_err(|source| Error::Corrupt { source })?;
     for entry in entries {
         let mut entry = entry.map_err(|source| Error::Corrupt { source })?;
         u.apply(&mut entry, &mut buf)?;
@@ -78,7 +85,11 @@ pub fn unpack<R: Read>(reader: R, dest: &Path) -> Result<UnpackStats> {
     // through cap-std, so a dir later replaced by a symlink is not followed
     // out of the layer.
     for (path, mtime) in std::mem::take(&mut u.dir_times) {
-        let dir = if path.as_os_str().is_empty() { u.root.try_clone() } else { u.root.open_dir(&path) };
+        let dir = if path.as_os_str().is_empty() {
+            u.root.try_clone()
+        } else {
+            u.root.open_dir(&path)
+        };
         if let Ok(fd) = dir.and_then(|d| Ok(real_fd(&d)?)) {
             let _ = futimens(&fd, &times(mtime));
         }
@@ -105,8 +116,14 @@ struct Meta {
 }
 
 fn times(mtime: u64) -> Timestamps {
-    let t = Timespec { tv_sec: mtime as i64, tv_nsec: 0 };
-    Timestamps { last_access: t, last_modification: t }
+    let t = Timespec {
+        tv_sec: mtime as i64,
+        tv_nsec: 0,
+    };
+    Timestamps {
+        last_access: t,
+        last_modification: t,
+    }
 }
 
 /// Cleans a tar path: leading `/` and `.` components are dropped (absolute
@@ -125,7 +142,10 @@ pub(crate) fn clean_path(raw: &Path) -> std::result::Result<PathBuf, String> {
 
 fn split(path: &Path) -> (PathBuf, OsString) {
     let parent = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let name = path.file_name().map(OsStr::to_os_string).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(OsStr::to_os_string)
+        .unwrap_or_default();
     (parent, name)
 }
 
@@ -133,7 +153,10 @@ impl Unpacker {
     fn apply<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>, buf: &mut [u8]) -> Result<()> {
         let raw = OsStr::from_bytes(&entry.path_bytes()).to_os_string();
         let shown = raw.to_string_lossy().into_owned();
-        let fail = |reason: String| Error::UnsafeEntry { entry: shown.clone(), reason };
+        let fail = |reason: String| Error::UnsafeEntry {
+            entry: shown.clone(),
+            reason,
+        };
         let kind = entry.header().entry_type();
         if matches!(
             kind,
@@ -150,7 +173,9 @@ impl Unpacker {
         // Whiteouts first: they are named by their file name, whatever the type.
         if name_str == OPAQUE_MARKER {
             self.cache = None;
-            let dir = self.parent(&parent, true).map_err(|e| fail(e.to_string()))?;
+            let dir = self
+                .parent(&parent, true)
+                .map_err(|e| fail(e.to_string()))?;
             return real_fd(dir)
                 .and_then(|fd| fsetxattr(fd, OPAQUE_XATTR, b"y", XattrFlags::empty()))
                 .map_err(|e| fail(format!("set {OPAQUE_XATTR}: {e}")));
@@ -165,7 +190,9 @@ impl Unpacker {
             }
             self.cache = None;
             let target = OsStr::from_bytes(&name.as_bytes()[WHITEOUT_PREFIX.len()..]);
-            let dir = self.parent(&parent, true).map_err(|e| fail(e.to_string()))?;
+            let dir = self
+                .parent(&parent, true)
+                .map_err(|e| fail(e.to_string()))?;
             remove_existing(dir, target, false).map_err(|e| fail(e.to_string()))?;
             return mknodat(
                 dir,
@@ -175,7 +202,13 @@ impl Unpacker {
                 rustix::fs::makedev(0, 0),
             )
             .and_then(|()| {
-                chownat(dir, target, Some(uid(0)), Some(gid(0)), AtFlags::SYMLINK_NOFOLLOW)
+                chownat(
+                    dir,
+                    target,
+                    Some(uid(0)),
+                    Some(gid(0)),
+                    AtFlags::SYMLINK_NOFOLLOW,
+                )
             })
             .map_err(|e| fail(format!("create whiteout: {e}")));
         }
@@ -194,7 +227,9 @@ impl Unpacker {
         match kind {
             tar::EntryType::Directory => {
                 self.cache = None;
-                let dir = self.parent(&parent, true).map_err(|e| fail(e.to_string()))?;
+                let dir = self
+                    .parent(&parent, true)
+                    .map_err(|e| fail(e.to_string()))?;
                 let keep = statat(dir, &name, AtFlags::SYMLINK_NOFOLLOW)
                     .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory);
                 if !keep {
@@ -214,7 +249,9 @@ impl Unpacker {
                 Ok(())
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                let dir = self.parent(&parent, true).map_err(|e| fail(e.to_string()))?;
+                let dir = self
+                    .parent(&parent, true)
+                    .map_err(|e| fail(e.to_string()))?;
                 remove_existing(dir, &name, true).map_err(|e| fail(e.to_string()))?;
                 let fd = openat(
                     dir,
@@ -238,7 +275,10 @@ impl Unpacker {
                     return Err(Error::Corrupt {
                         source: io::Error::new(
                             io::ErrorKind::UnexpectedEof,
-                            format!("entry \"{shown}\" is truncated ({n} of {} bytes)", entry.size()),
+                            format!(
+                                "entry \"{shown}\" is truncated ({n} of {} bytes)",
+                                entry.size()
+                            ),
                         ),
                     });
                 }
@@ -251,7 +291,9 @@ impl Unpacker {
                     .link_name_bytes()
                     .map(|b| OsStr::from_bytes(&b).to_os_string())
                     .ok_or_else(|| fail("symlink without target".into()))?;
-                let dir = self.parent(&parent, true).map_err(|e| fail(e.to_string()))?;
+                let dir = self
+                    .parent(&parent, true)
+                    .map_err(|e| fail(e.to_string()))?;
                 remove_existing(dir, &name, false).map_err(|e| fail(e.to_string()))?;
                 // The target is stored as text; it is never followed here
                 // except by cap-std lookups, which keep to the layer root.
@@ -271,7 +313,8 @@ impl Unpacker {
                     .link_name_bytes()
                     .map(|b| OsStr::from_bytes(&b).to_os_string())
                     .ok_or_else(|| fail("hard link without target".into()))?;
-                let src = clean_path(Path::new(&link)).map_err(|r| fail(format!("link target: {r}")))?;
+                let src =
+                    clean_path(Path::new(&link)).map_err(|r| fail(format!("link target: {r}")))?;
                 if src.as_os_str().is_empty() {
                     return Err(fail("hard link to the layer root".into()));
                 }
@@ -289,7 +332,9 @@ impl Unpacker {
                 if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
                     return Err(fail(format!("hard link to directory {}", src.display())));
                 }
-                let dir = self.parent(&parent, true).map_err(|e| fail(e.to_string()))?;
+                let dir = self
+                    .parent(&parent, true)
+                    .map_err(|e| fail(e.to_string()))?;
                 remove_existing(dir, &name, true).map_err(|e| fail(e.to_string()))?;
                 // No AT_SYMLINK_FOLLOW: a link to a symlink links the symlink
                 // itself, never what it points at.
@@ -297,10 +342,18 @@ impl Unpacker {
                     .map_err(|e| fail(format!("hard link to {}: {e}", src.display())))
             }
             tar::EntryType::Fifo => {
-                let dir = self.parent(&parent, true).map_err(|e| fail(e.to_string()))?;
+                let dir = self
+                    .parent(&parent, true)
+                    .map_err(|e| fail(e.to_string()))?;
                 remove_existing(dir, &name, true).map_err(|e| fail(e.to_string()))?;
-                mknodat(dir, &name, FileType::Fifo, Mode::from_raw_mode(meta.mode & 0o7777), 0)
-                    .map_err(|e| fail(format!("mkfifo: {e}")))?;
+                mknodat(
+                    dir,
+                    &name,
+                    FileType::Fifo,
+                    Mode::from_raw_mode(meta.mode & 0o7777),
+                    0,
+                )
+                .map_err(|e| fail(format!("mkfifo: {e}")))?;
                 let _ = chownat(
                     dir,
                     &name,
@@ -339,7 +392,12 @@ impl Unpacker {
 /// cap-std hands out `O_PATH` directory fds; xattr, chmod and utimes calls
 /// need a real one.
 fn real_fd(dir: &Dir) -> rustix::io::Result<std::os::fd::OwnedFd> {
-    openat(dir, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+    openat(
+        dir,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
 }
 
 fn uid(n: u32) -> Uid {
@@ -380,7 +438,11 @@ fn set_meta_fd(fd: &impl std::os::fd::AsFd, meta: &Meta, times_too: bool) -> io:
 fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<Meta> {
     let h = entry.header();
     // Some writers leave numeric fields blank; tar(1) reads them as zero.
-    let default_mode = if h.entry_type().is_dir() { 0o755 } else { 0o644 };
+    let default_mode = if h.entry_type().is_dir() {
+        0o755
+    } else {
+        0o644
+    };
     let mut meta = Meta {
         mode: h.mode().unwrap_or(default_mode),
         uid: h.uid().unwrap_or(0) as u32,
@@ -393,7 +455,11 @@ fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<Meta> {
             let ext = ext?;
             let key = ext.key_bytes();
             let value = ext.value_bytes();
-            let num = || std::str::from_utf8(value).ok().and_then(|s| s.parse::<u64>().ok());
+            let num = || {
+                std::str::from_utf8(value)
+                    .ok()
+                    .and_then(|s| s.parse::<u64>().ok())
+            };
             match key {
                 b"uid" => meta.uid = num().unwrap_or(meta.uid as u64) as u32,
                 b"gid" => meta.gid = num().unwrap_or(meta.gid as u64) as u32,
@@ -403,11 +469,11 @@ fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<Meta> {
                     meta.mtime = secs.unwrap_or(meta.mtime);
                 }
                 _ => {
-                    if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
-                        if !name.starts_with(b"trusted.overlay.") {
-                            meta.xattrs
-                                .push((OsStr::from_bytes(name).to_os_string(), value.to_vec()));
-                        }
+                    if let Some(name) = key.strip_prefix(b"SCHILY.xattr.")
+                        && !name.starts_with(b"trusted.overlay.")
+                    {
+                        meta.xattrs
+                            .push((OsStr::from_bytes(name).to_os_string(), value.to_vec()));
                     }
                 }
             }

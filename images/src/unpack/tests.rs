@@ -56,7 +56,11 @@ fn raw(out: &mut Vec<u8>, kind: EntryType, path: &str, link: &str, data: &[u8], 
     let n = link.len().min(100);
     h.as_old_mut().linkname[..n].copy_from_slice(&link.as_bytes()[..n]);
     h.set_entry_type(kind);
-    h.set_mode(if kind == EntryType::Directory { 0o755 } else { 0o644 });
+    h.set_mode(if kind == EntryType::Directory {
+        0o755
+    } else {
+        0o644
+    });
     h.set_uid(0);
     h.set_gid(0);
     h.set_mtime(1_700_000_000);
@@ -115,19 +119,32 @@ fn run_case(name: &str, entries: &[E], expect: Expect) {
         Expect::Rejected(entry) => {
             let err = res.expect_err(name).to_string();
             let want = entry.replace("{S}", sentinel.to_str().unwrap());
-            assert!(err.contains(&format!("\"{want}")), "{name}: error does not name {want:?}: {err}");
+            assert!(
+                err.contains(&format!("\"{want}")),
+                "{name}: error does not name {want:?}: {err}"
+            );
         }
         Expect::Inside(check) => {
             let stats = res.unwrap_or_else(|e| panic!("{name}: {e}"));
             check(&layer, &stats);
         }
     }
-    assert_eq!(sentinel_listing(&sentinel), before, "{name}: sentinel changed");
+    assert_eq!(
+        sentinel_listing(&sentinel),
+        before,
+        "{name}: sentinel changed"
+    );
     // Nothing appeared beside the layer and sentinel either.
-    let mut top: Vec<_> =
-        fs::read_dir(base.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let mut top: Vec<_> = fs::read_dir(base.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     top.sort();
-    assert_eq!(top, ["layer", "sentinel"], "{name}: something written beside the layer");
+    assert_eq!(
+        top,
+        ["layer", "sentinel"],
+        "{name}: something written beside the layer"
+    );
 }
 
 #[test]
@@ -137,9 +154,21 @@ fn breakout_attempts() {
     let long = "n".repeat(300);
     let deep = format!("{}/f", ["d"; 2100].join("/"));
     let cases: Vec<(&str, Vec<E>, Expect)> = vec![
-        ("dotdot", vec![File("../escape", b"x")], Rejected("../escape")),
-        ("nested dotdot", vec![Dir("a"), File("a/../../escape", b"x")], Rejected("a/../../escape")),
-        ("dotdot dir", vec![Dir("../sentinel/newdir")], Rejected("../sentinel/newdir")),
+        (
+            "dotdot",
+            vec![File("../escape", b"x")],
+            Rejected("../escape"),
+        ),
+        (
+            "nested dotdot",
+            vec![Dir("a"), File("a/../../escape", b"x")],
+            Rejected("a/../../escape"),
+        ),
+        (
+            "dotdot dir",
+            vec![Dir("../sentinel/newdir")],
+            Rejected("../sentinel/newdir"),
+        ),
         (
             "absolute path lands inside",
             vec![File("{S}/abs", b"x")],
@@ -148,7 +177,11 @@ fn breakout_attempts() {
                 assert!(found, "absolute path not extracted inside");
             }),
         ),
-        ("symlink then file through it", vec![Sym("s", "{S}"), File("s/x", b"x")], Rejected("s/x")),
+        (
+            "symlink then file through it",
+            vec![Sym("s", "{S}"), File("s/x", b"x")],
+            Rejected("s/x"),
+        ),
         (
             "symlink to / then dir through it",
             vec![Sym("r", "/"), Dir("r{S}/newdir")],
@@ -164,16 +197,36 @@ fn breakout_attempts() {
             vec![Dir("b"), Sym("a", "b/../.."), File("a/sentinel/x", b"x")],
             Rejected("a/sentinel/x"),
         ),
-        ("hard link to outside (absolute)", vec![Hard("h", "{S}/secret")], Rejected("h")),
-        ("hard link to outside (dotdot)", vec![Hard("h", "../sentinel/secret")], Rejected("h")),
+        (
+            "hard link to outside (absolute)",
+            vec![Hard("h", "{S}/secret")],
+            Rejected("h"),
+        ),
+        (
+            "hard link to outside (dotdot)",
+            vec![Hard("h", "../sentinel/secret")],
+            Rejected("h"),
+        ),
         (
             "hard link through a symlink",
             vec![Sym("s", "{S}"), Hard("h", "s/secret")],
             Rejected("h"),
         ),
-        ("hard link to a directory", vec![Dir("d"), Hard("h", "d")], Rejected("h")),
-        ("whiteout of ..", vec![File(".wh...", b"")], Rejected(".wh...")),
-        ("whiteout of .", vec![Dir("a"), File("a/.wh..", b"")], Rejected("a/.wh..")),
+        (
+            "hard link to a directory",
+            vec![Dir("d"), Hard("h", "d")],
+            Rejected("h"),
+        ),
+        (
+            "whiteout of ..",
+            vec![File(".wh...", b"")],
+            Rejected(".wh..."),
+        ),
+        (
+            "whiteout of .",
+            vec![Dir("a"), File("a/.wh..", b"")],
+            Rejected("a/.wh.."),
+        ),
         (
             "whiteout through a symlink",
             vec![Sym("s", "{S}"), File("s/.wh.secret", b"")],
@@ -184,20 +237,40 @@ fn breakout_attempts() {
             vec![Sym("s", "{S}"), File("s/.wh..wh..opq", b"")],
             Rejected("s/.wh..wh..opq"),
         ),
-        ("symlink loop", vec![Sym("a", "b"), Sym("b", "a"), File("a/x", b"x")], Rejected("a/x")),
+        (
+            "symlink loop",
+            vec![Sym("a", "b"), Sym("b", "a"), File("a/x", b"x")],
+            Rejected("a/x"),
+        ),
         (
             "device nodes are not created",
-            vec![Dev("sda", EntryType::Block, 8, 0), Dev("mem", EntryType::Char, 1, 1)],
+            vec![
+                Dev("sda", EntryType::Block, 8, 0),
+                Dev("mem", EntryType::Char, 1, 1),
+            ],
             Inside(|l, st| {
                 assert!(!l.join("sda").exists() && !l.join("mem").exists());
                 assert_eq!(st.skipped_devices, ["sda", "mem"]);
             }),
         ),
-        ("overly long name", vec![File(&long, b"x")], Rejected("nnnnnnnnnnnnnnnnnnnnnn")),
-        ("overly long path", vec![File(&deep, b"x")], Rejected("d/d/d")),
+        (
+            "overly long name",
+            vec![File(&long, b"x")],
+            Rejected("nnnnnnnnnnnnnnnnnnnnnn"),
+        ),
+        (
+            "overly long path",
+            vec![File(&deep, b"x")],
+            Rejected("d/d/d"),
+        ),
         (
             "dir replaced by a symlink in a later entry",
-            vec![Dir("d"), File("d/ok", b"x"), Sym("d", "{S}"), File("d/x", b"x")],
+            vec![
+                Dir("d"),
+                File("d/ok", b"x"),
+                Sym("d", "{S}"),
+                File("d/x", b"x"),
+            ],
             Rejected("d/x"),
         ),
         (
@@ -213,7 +286,12 @@ fn breakout_attempts() {
             "hard link to a symlink links the symlink",
             vec![Sym("f", "{S}/secret"), Hard("h", "f")],
             Inside(|l, _| {
-                assert!(fs::symlink_metadata(l.join("h")).unwrap().file_type().is_symlink());
+                assert!(
+                    fs::symlink_metadata(l.join("h"))
+                        .unwrap()
+                        .file_type()
+                        .is_symlink()
+                );
             }),
         ),
         (
@@ -261,7 +339,11 @@ fn whiteouts_become_overlayfs_whiteouts() {
     }
     assert!(!dir.path().join("d/.wh.gone").exists());
     assert!(!dir.path().join(".wh..wh.plnk").exists());
-    let v = rustix::fs::getxattr(&dir.path().join("d"), "trusted.overlay.opaque", &mut [0u8; 4]);
+    let v = rustix::fs::getxattr(
+        dir.path().join("d"),
+        "trusted.overlay.opaque",
+        &mut [0u8; 4],
+    );
     assert_eq!(v.unwrap(), 1);
 }
 
