@@ -259,6 +259,9 @@ impl Report {
                 s.median, s.p10, s.p90
             );
         }
+        for (name, _) in &self.skipped {
+            let _ = writeln!(out, "| {name} | not measured (below) | | | |");
+        }
         if !self.how.is_empty() {
             out.push_str("\nHow each was run:\n\n");
             for (name, how) in &self.how {
@@ -425,7 +428,13 @@ pub fn machine_description() -> String {
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_else(|| "unknown date".into());
-    format!("{cpus} CPUs ({model}), kernel {kernel}, {debian}, {date}")
+    let load = fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into());
+    format!(
+        "{cpus} CPUs ({model}), kernel {kernel}, {debian}, {date}, 1-minute load average {load} at the start"
+    )
 }
 
 /// The image changes written by make-base-images.sh beside the tarball
@@ -619,15 +628,15 @@ fn prepare(
     if wanted("podman") {
         match prepare_podman(cfg, work, &dir) {
             Ok(Some(p)) => peers.push(p),
-            Ok(None) => skipped.push(("podman".into(), "podman not installed".into())),
-            Err(e) => skipped.push(("podman".into(), e)),
+            Ok(None) => skipped.push(("podman run --rm".into(), "podman not installed".into())),
+            Err(e) => skipped.push(("podman run --rm".into(), e)),
         }
     }
 
     if wanted("wrun") {
         match prepare_wrun(cfg, &dir) {
             Ok(p) => peers.push(p),
-            Err(e) => skipped.push(("wrun".into(), e)),
+            Err(e) => skipped.push(("wrun run --rm".into(), e)),
         }
     }
     Ok(peers)
