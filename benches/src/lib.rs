@@ -747,6 +747,7 @@ pub fn run(cfg: &Config) -> Result<Report, String> {
             cfg.workdir_parent.display()
         )
     })?;
+    let machine = machine_description();
     eprintln!("startup: working in {}", work.path.display());
     let mut skipped = Vec::new();
     let candidates = prepare(cfg, &mut work, &mut skipped)?;
@@ -849,7 +850,7 @@ pub fn run(cfg: &Config) -> Result<Report, String> {
         rows,
         skipped,
         how,
-        machine: machine_description(),
+        machine,
         runs: cfg.runs,
         warmup: cfg.warmup,
     })
