@@ -80,31 +80,44 @@ fi
 # is still mounted below it (a failed debootstrap leaves proc, sys, dev/pts
 # mounted inside its target), deepest first, then delete it without crossing
 # into another file system.
+mounts_below() { findmnt -rn -o TARGET | awk -v d="$1" 'index($0, d "/") == 1' || true; }
+remove_tree() {
+    local dir="$1" m left
+    # findmnt lists parents before children; unmount in reverse order.
+    while read -r m; do
+        [[ -n $m ]] || continue
+        umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || log "warning: could not unmount $m"
+    done < <(mounts_below "$dir" | sort -r)
+    left="$(mounts_below "$dir")"
+    if [[ -n $left ]]; then
+        log "warning: still mounted, not deleting $dir: $left"
+        return 1
+    fi
+    rm -rf --one-file-system "$dir"
+}
 work=""
 cleanup() {
     local rc=$?
     if [[ -n $work && -d $work ]]; then
-        local m left
-        # findmnt lists parents before children; unmount in reverse order.
-        while read -r m; do
-            [[ -n $m ]] || continue
-            umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || log "warning: could not unmount $m"
-        done < <(findmnt -rn -o TARGET | awk -v w="$work" 'index($0, w "/") == 1' | sort -r)
-        left="$(findmnt -rn -o TARGET | awk -v w="$work" 'index($0, w "/") == 1' || true)"
-        if [[ -n $left ]]; then
-            log "warning: still mounted, not deleting $work: $left"
-        else
-            rm -rf --one-file-system "$work"
-        fi
+        remove_tree "$work" || true
     fi
     if ((rc != 0)); then
-        log "failed (exit $rc); temporary files removed, cache left as it was"
+        log "failed (exit $rc); the cache is as it was"
     fi
     exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+# Leftovers of a run that was killed outright (we hold the lock: no other
+# run is using them).
+for stale in "$CACHE"/.work.*; do
+    if [[ -d $stale ]]; then
+        log "removing the leftovers of an interrupted run: $stale"
+        remove_tree "$stale" || true
+    fi
+done
+rm -f "$CACHE"/*.tmp "$CACHE"/.*.link
 work="$(mktemp -d "$CACHE/.work.XXXXXX")"
 
 now() { date +%s.%N; }
