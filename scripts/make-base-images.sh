@@ -170,6 +170,7 @@ EOF
     find "$r/dev" "$r/proc" "$r/sys" "$r/run" -mindepth 1 -maxdepth 1 -exec rm -rf --one-file-system {} + 2>/dev/null || true
     : >"$r/etc/resolv.conf"
     : >"$r/etc/hostname"
+    chmod 0644 "$r/etc/resolv.conf" "$r/etc/hostname"
     if [[ -e $r/etc/machine-id ]]; then : >"$r/etc/machine-id"; fi
     # The sources debootstrap wrote name the mirror we built from; make them
     # the public mirror, as the official image has.
