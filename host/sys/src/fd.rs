@@ -65,6 +65,31 @@ pub fn recv_fd(sock: &UnixStream, buf: &mut [u8]) -> Result<(usize, Option<Owned
     Ok((n, first))
 }
 
+/// Take ownership of a descriptor inherited at start-up and named by the
+/// parent (for example in `WRUN_STATUS_FD`), marking it close-on-exec so
+/// it does not leak into what this process execs.
+///
+/// Call it once per inherited descriptor, before anything else in the
+/// process could have opened or closed that number: it checks that the
+/// descriptor is open, not that nothing else owns it.
+pub fn take_inherited(raw: std::os::fd::RawFd) -> Result<OwnedFd, SysError> {
+    use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+    if raw < 3 {
+        return Err(SysError::new(
+            "take inherited fd (stdio)",
+            nix::errno::Errno::EBADF,
+        ));
+    }
+    // SAFETY: the parent passed `raw` to this process for it alone; it is
+    // checked to be open below, before any use. The borrow is temporary.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(raw) };
+    fcntl(borrowed, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))
+        .map_err(|e| SysError::new("take inherited fd", e))?;
+    // SAFETY: `raw` is open (F_SETFD succeeded) and, per this function's
+    // contract, owned by no other object of this process.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,11 +12,13 @@
 //! * [`fs`]: path resolution that cannot leave a root (`openat2`), and
 //!   `close_range`.
 //! * [`net`]: bringing an interface up (`SIOCSIFFLAGS`).
+//! * [`process`]: `fork` that checks the caller is single-threaded.
 //! * [`spawn`]: spawning the container's init (the runtime's part).
 
 pub mod fd;
 pub mod fs;
 pub mod net;
+pub mod process;
 pub mod pty;
 pub mod seccomp;
 pub mod spawn;

@@ -62,7 +62,10 @@ pub(crate) fn run(prog: &[sock_filter], d: &Data) -> Outcome {
         match ins.code {
             0x20 => {
                 let k = ins.k as usize;
-                assert!(k.is_multiple_of(4) && k + 4 <= 64, "bad load offset {k} at {pc}");
+                assert!(
+                    k.is_multiple_of(4) && k + 4 <= 64,
+                    "bad load offset {k} at {pc}"
+                );
                 loaded_args |= k >= 8;
                 a = u32::from_le_bytes(mem[k..k + 4].try_into().unwrap());
                 pc = next;

@@ -1,0 +1,714 @@
+//! Namespaces and the container's root file system.
+//!
+//! Order (see mount_namespaces(7) and pivot_root(2)):
+//!
+//! 1. unshare (or `setns` into) the namespaces the spec lists, pid excepted
+//!    (the runtime created it); a new network namespace gets `lo` up;
+//! 2. make `/` recursively private, so nothing mounted here propagates to
+//!    the host and `pivot_root` accepts the new root;
+//! 3. mount the root: the overlay given as the mount on `/`, or a bind of
+//!    `root.path` on itself (pivot_root needs a mount point);
+//! 4. the other mounts in spec order. Each destination is resolved inside
+//!    the root with `openat2(RESOLVE_IN_ROOT)` and mounted through
+//!    `/proc/self/fd/N`, so a symlink in the image cannot redirect a mount
+//!    onto the host; missing destinations are created inside the root;
+//! 5. device nodes, the `/dev` symlinks, sysctls, masked paths (`/dev/null`
+//!    over files, an empty read-only tmpfs over directories) and read-only
+//!    paths (bind-remounted read-only);
+//! 6. `pivot_root(".", ".")`, then detach the old root stacked on top;
+//! 7. remount `/` read-only if `root.readonly`.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sched::CloneFlags;
+use nix::sys::stat::{Mode, SFlag, fstat, makedev, mkdirat, mknodat};
+use nix::sys::statvfs::{FsFlags, fstatvfs};
+use nix::unistd::{Gid, Uid, fchownat, symlinkat};
+use oci_spec::runtime::{LinuxDeviceType, LinuxNamespaceType, Mount, Spec};
+use wrun_sys::fs::open_in_root;
+
+use crate::Error;
+
+/// What the namespace step did that later steps need to know.
+#[derive(Debug, Default)]
+pub struct Namespaces {
+    /// A UTS namespace is ours, so the hostname may be set.
+    pub uts: bool,
+}
+
+/// Unshare or join every namespace of the spec except pid.
+pub fn namespaces(spec: &Spec) -> Result<Namespaces, Error> {
+    let mut out = Namespaces::default();
+    let Some(list) = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()) else {
+        return Ok(out);
+    };
+    let mut unshare = CloneFlags::empty();
+    let mut new_net = false;
+    for ns in list {
+        let flag = match ns.typ() {
+            LinuxNamespaceType::Pid => continue,
+            LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+            LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+            LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+            LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+            LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+            t => return Err(Error::Spec(format!("namespace {t:?} is not supported"))),
+        };
+        if ns.typ() == LinuxNamespaceType::Uts {
+            out.uts = true;
+        }
+        match ns.path() {
+            Some(p) => {
+                let fd = nix::fcntl::open(p, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+                    .map_err(|e| Error::step(format!("open namespace {}", p.display()), e))?;
+                nix::sched::setns(fd, flag)
+                    .map_err(|e| Error::step(format!("setns {}", p.display()), e))?;
+            }
+            None => {
+                unshare |= flag;
+                new_net |= flag == CloneFlags::CLONE_NEWNET;
+            }
+        }
+    }
+    if !unshare.is_empty() {
+        nix::sched::unshare(unshare).map_err(|e| Error::step(format!("unshare {unshare:?}"), e))?;
+    }
+    if new_net {
+        wrun_sys::net::set_link_up("lo")?;
+    }
+    Ok(out)
+}
+
+/// The spec's root directory, relative to the bundle if not absolute.
+pub fn root_path(spec: &Spec, bundle: &Path) -> Result<PathBuf, Error> {
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| Error::Spec("root is missing".into()))?;
+    Ok(bundle.join(root.path()))
+}
+
+/// Build the root and pivot into it.
+pub fn build(spec: &Spec, root: &Path) -> Result<(), Error> {
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|e| Error::step("make / rprivate", e))?;
+
+    let mounts = spec.mounts().as_deref().unwrap_or(&[]);
+    let is_root = |m: &&Mount| m.destination() == Path::new("/");
+    match mounts.iter().find(is_root) {
+        Some(m) if m.typ().as_deref() == Some("overlay") => {
+            let o = Options::parse(m.options().as_deref().unwrap_or(&[]));
+            mount(
+                Some("overlay"),
+                root,
+                Some("overlay"),
+                o.flags,
+                Some(o.data.as_str()),
+            )
+            .map_err(|e| Error::step(format!("mount overlay on {}", root.display()), e))?;
+        }
+        Some(m) => {
+            return Err(Error::Spec(format!(
+                "mount on / of type {:?}: only overlay is supported",
+                m.typ()
+            )));
+        }
+        None => {
+            mount(
+                Some(root),
+                root,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .map_err(|e| Error::step(format!("bind {} on itself", root.display()), e))?;
+        }
+    }
+    let rootfd = nix::fcntl::open(
+        root,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::step(format!("open root {}", root.display()), e))?;
+    let rootfd = rootfd.as_fd();
+
+    for m in mounts.iter().filter(|m| !is_root(m)) {
+        mount_one(rootfd, m)?;
+    }
+
+    let linux = spec.linux().as_ref();
+    devices(
+        rootfd,
+        linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]),
+    )?;
+    dev_symlinks(rootfd)?;
+    if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()) {
+        for (k, v) in sysctl {
+            write_sysctl(rootfd, k, v)?;
+        }
+    }
+    for p in linux
+        .and_then(|l| l.masked_paths().as_deref())
+        .unwrap_or(&[])
+    {
+        mask(rootfd, p)?;
+    }
+    for p in linux
+        .and_then(|l| l.readonly_paths().as_deref())
+        .unwrap_or(&[])
+    {
+        readonly(rootfd, p)?;
+    }
+
+    pivot(root)?;
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
+        let st = nix::sys::statvfs::statvfs("/").map_err(|e| Error::step("statvfs /", e))?;
+        let flags =
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | kept_flags(st.flags());
+        mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
+            .map_err(|e| Error::step("remount / read-only", e))?;
+    }
+    if let Some(p) = linux.and_then(|l| l.rootfs_propagation().as_deref()) {
+        let flags = match p {
+            "shared" | "rshared" => MsFlags::MS_SHARED,
+            "slave" | "rslave" => MsFlags::MS_SLAVE,
+            "private" | "rprivate" => MsFlags::MS_PRIVATE,
+            "unbindable" | "runbindable" => MsFlags::MS_UNBINDABLE,
+            other => return Err(Error::Spec(format!("rootfsPropagation {other:?}"))),
+        };
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            flags | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| Error::step(format!("make / {p}"), e))?;
+    }
+    Ok(())
+}
+
+/// `pivot_root(".", ".")` in the new root, then lazily detach the old root
+/// that is now stacked on `/` (pivot_root(2), "NOTES").
+fn pivot(root: &Path) -> Result<(), Error> {
+    nix::unistd::chdir(root).map_err(|e| Error::step(format!("chdir {}", root.display()), e))?;
+    nix::unistd::pivot_root(".", ".")
+        .map_err(|e| Error::step(format!("pivot_root {}", root.display()), e))?;
+    // Slave first, so the detach cannot propagate anywhere.
+    mount(
+        None::<&str>,
+        ".",
+        None::<&str>,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| Error::step("make old root rslave", e))?;
+    umount2(".", MntFlags::MNT_DETACH).map_err(|e| Error::step("detach old root", e))?;
+    nix::unistd::chdir("/").map_err(|e| Error::step("chdir /", e))?;
+    Ok(())
+}
+
+/// The `/proc/self/fd/N` name of an fd, a mount source or target that is
+/// exactly the object the fd refers to.
+fn fd_path(fd: BorrowedFd<'_>) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+/// Flags a bind remount must keep (a remount replaces all of them).
+fn kept_flags(f: FsFlags) -> MsFlags {
+    let mut m = MsFlags::empty();
+    for (s, v) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if f.contains(s) {
+            m |= v;
+        }
+    }
+    m
+}
+
+/// Mount options split into flags, propagation and file-system data.
+#[derive(Debug)]
+struct Options {
+    flags: MsFlags,
+    propagation: Vec<MsFlags>,
+    data: String,
+}
+
+impl Options {
+    fn parse(opts: &[String]) -> Self {
+        let mut o = Options {
+            flags: MsFlags::empty(),
+            propagation: Vec::new(),
+            data: String::new(),
+        };
+        for opt in opts {
+            let (set, clear) = match opt.as_str() {
+                "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
+                "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY),
+                "nosuid" => (MsFlags::MS_NOSUID, MsFlags::empty()),
+                "suid" => (MsFlags::empty(), MsFlags::MS_NOSUID),
+                "nodev" => (MsFlags::MS_NODEV, MsFlags::empty()),
+                "dev" => (MsFlags::empty(), MsFlags::MS_NODEV),
+                "noexec" => (MsFlags::MS_NOEXEC, MsFlags::empty()),
+                "exec" => (MsFlags::empty(), MsFlags::MS_NOEXEC),
+                "sync" => (MsFlags::MS_SYNCHRONOUS, MsFlags::empty()),
+                "async" => (MsFlags::empty(), MsFlags::MS_SYNCHRONOUS),
+                "dirsync" => (MsFlags::MS_DIRSYNC, MsFlags::empty()),
+                "remount" => (MsFlags::MS_REMOUNT, MsFlags::empty()),
+                "mand" => (MsFlags::MS_MANDLOCK, MsFlags::empty()),
+                "nomand" => (MsFlags::empty(), MsFlags::MS_MANDLOCK),
+                "noatime" => (MsFlags::MS_NOATIME, MsFlags::empty()),
+                "atime" => (MsFlags::empty(), MsFlags::MS_NOATIME),
+                "nodiratime" => (MsFlags::MS_NODIRATIME, MsFlags::empty()),
+                "diratime" => (MsFlags::empty(), MsFlags::MS_NODIRATIME),
+                "relatime" => (MsFlags::MS_RELATIME, MsFlags::empty()),
+                "norelatime" => (MsFlags::empty(), MsFlags::MS_RELATIME),
+                "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty()),
+                "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME),
+                "bind" => (MsFlags::MS_BIND, MsFlags::empty()),
+                "rbind" => (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty()),
+                "private" => prop(&mut o, MsFlags::MS_PRIVATE),
+                "rprivate" => prop(&mut o, MsFlags::MS_PRIVATE | MsFlags::MS_REC),
+                "shared" => prop(&mut o, MsFlags::MS_SHARED),
+                "rshared" => prop(&mut o, MsFlags::MS_SHARED | MsFlags::MS_REC),
+                "slave" => prop(&mut o, MsFlags::MS_SLAVE),
+                "rslave" => prop(&mut o, MsFlags::MS_SLAVE | MsFlags::MS_REC),
+                "unbindable" => prop(&mut o, MsFlags::MS_UNBINDABLE),
+                "runbindable" => prop(&mut o, MsFlags::MS_UNBINDABLE | MsFlags::MS_REC),
+                // Not kernel options: runc extensions wrun does not need.
+                "tmpcopyup" | "idmap" | "ridmap" => continue,
+                data => {
+                    if !o.data.is_empty() {
+                        o.data.push(',');
+                    }
+                    o.data.push_str(data);
+                    continue;
+                }
+            };
+            o.flags = (o.flags | set) & !clear;
+        }
+        o
+    }
+}
+
+/// Record a propagation change; it is applied after the mount itself.
+fn prop(o: &mut Options, f: MsFlags) -> (MsFlags, MsFlags) {
+    o.propagation.push(f);
+    (MsFlags::empty(), MsFlags::empty())
+}
+
+/// Open `dest` inside the root, creating it (a directory, or an empty file
+/// when `file`) and its missing parents inside the root. A dangling
+/// symlink is followed, inside the root, to where its target would be, and
+/// that is created instead (as runc's securejoin does).
+fn ensure(root: BorrowedFd<'_>, dest: &Path, file: bool) -> Result<OwnedFd, Error> {
+    let mut dest = dest.to_path_buf();
+    // Linux's own limit on symlinks followed in one lookup.
+    for _ in 0..40 {
+        match open_in_root(root, &dest, OFlag::O_PATH, Mode::empty()) {
+            Ok(fd) => return Ok(fd),
+            Err(e) if e.errno() == Errno::ENOENT => {}
+            Err(e) => return Err(e.into()),
+        }
+        let parent = dest.parent().unwrap_or(Path::new("/")).to_path_buf();
+        let pfd = mkdir_all(root, &parent)?;
+        let name = dest
+            .file_name()
+            .ok_or_else(|| Error::Spec(format!("mount destination {}", dest.display())))?
+            .to_owned();
+        if let Ok(target) = nix::fcntl::readlinkat(&pfd, name.as_os_str()) {
+            // `parent` is where the link lives; an absolute target starts
+            // again at the root (open_in_root treats it so).
+            dest = parent.join(target);
+            continue;
+        }
+        if file {
+            let f = nix::fcntl::openat(
+                &pfd,
+                name.as_os_str(),
+                OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_WRONLY
+                    | OFlag::O_CLOEXEC
+                    | OFlag::O_NOFOLLOW,
+                Mode::from_bits_truncate(0o644),
+            );
+            match f {
+                Ok(_) | Err(Errno::EEXIST) => {}
+                Err(e) => return Err(Error::step(format!("create {}", dest.display()), e)),
+            }
+        } else {
+            match mkdirat(&pfd, name.as_os_str(), Mode::from_bits_truncate(0o755)) {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(e) => return Err(Error::step(format!("mkdir {}", dest.display()), e)),
+            }
+        }
+        return Ok(open_in_root(root, &dest, OFlag::O_PATH, Mode::empty())?);
+    }
+    Err(Error::step(
+        format!("resolve {}", dest.display()),
+        Errno::ELOOP,
+    ))
+}
+
+/// `mkdir -p` inside the root; returns the directory opened `O_PATH`.
+fn mkdir_all(root: BorrowedFd<'_>, dir: &Path) -> Result<OwnedFd, Error> {
+    let dflags = OFlag::O_PATH | OFlag::O_DIRECTORY;
+    match open_in_root(root, dir, dflags, Mode::empty()) {
+        Ok(fd) => return Ok(fd),
+        Err(e) if e.errno() == Errno::ENOENT => {}
+        Err(e) => return Err(e.into()),
+    }
+    let mut cur = root.try_clone_to_owned().map_err(|e| {
+        Error::step(
+            "dup root fd",
+            Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+        )
+    })?;
+    let mut prefix = PathBuf::from("/");
+    for c in dir.components() {
+        let Component::Normal(name) = c else { continue };
+        prefix.push(name);
+        cur = match open_in_root(root, &prefix, dflags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(e) if e.errno() == Errno::ENOENT => {
+                match mkdirat(&cur, name, Mode::from_bits_truncate(0o755)) {
+                    Ok(()) | Err(Errno::EEXIST) => {}
+                    Err(e) => return Err(Error::step(format!("mkdir {}", prefix.display()), e)),
+                }
+                open_in_root(root, &prefix, dflags, Mode::empty())?
+            }
+            Err(e) => return Err(e.into()),
+        };
+    }
+    Ok(cur)
+}
+
+/// One entry of `mounts`, with OCI semantics.
+fn mount_one(root: BorrowedFd<'_>, m: &Mount) -> Result<(), Error> {
+    let o = Options::parse(m.options().as_deref().unwrap_or(&[]));
+    let dest = m.destination();
+    let bind = o.flags.contains(MsFlags::MS_BIND) || m.typ().as_deref() == Some("bind");
+    let typ = m.typ().as_deref().unwrap_or("bind");
+    let source = m.source().as_deref();
+    if bind {
+        let src = source.ok_or_else(|| {
+            Error::Spec(format!("bind mount on {} has no source", dest.display()))
+        })?;
+        let is_file = std::fs::metadata(src).map(|md| !md.is_dir()).map_err(|e| {
+            Error::step(
+                format!("stat bind source {}", src.display()),
+                Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+            )
+        })?;
+        let target = ensure(root, dest, is_file)?;
+        let what = || format!("mount bind {} on {}", src.display(), dest.display());
+        let flags = MsFlags::MS_BIND | (o.flags & MsFlags::MS_REC);
+        mount(
+            Some(src),
+            fd_path(target.as_fd()).as_str(),
+            None::<&str>,
+            flags,
+            None::<&str>,
+        )
+        .map_err(|e| Error::step(what(), e))?;
+        let extra = o.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+        if !extra.is_empty() {
+            // Re-open: the old fd names the directory under the new mount.
+            let top = open_in_root(root, dest, OFlag::O_PATH, Mode::empty())?;
+            let st = fstatvfs(&top).map_err(|e| Error::step(what(), e))?;
+            let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra | kept_flags(st.flags());
+            mount(
+                None::<&str>,
+                fd_path(top.as_fd()).as_str(),
+                None::<&str>,
+                flags,
+                None::<&str>,
+            )
+            .map_err(|e| Error::step(format!("remount {} {:?}", dest.display(), extra), e))?;
+        }
+    } else {
+        let target = ensure(root, dest, false)?;
+        let (fstype, data) = match typ {
+            "cgroup" => cgroup_mount(),
+            t => (t, o.data.as_str()),
+        };
+        mount(
+            Some(source.map_or(Path::new(fstype), |s| s)),
+            fd_path(target.as_fd()).as_str(),
+            Some(fstype),
+            o.flags,
+            Some(data),
+        )
+        .map_err(|e| Error::step(format!("mount {fstype} on {}", dest.display()), e))?;
+    }
+    if !o.propagation.is_empty() {
+        let top = open_in_root(root, dest, OFlag::O_PATH, Mode::empty())?;
+        for p in &o.propagation {
+            mount(
+                None::<&str>,
+                fd_path(top.as_fd()).as_str(),
+                None::<&str>,
+                *p,
+                None::<&str>,
+            )
+            .map_err(|e| Error::step(format!("set propagation of {}", dest.display()), e))?;
+        }
+    }
+    Ok(())
+}
+
+/// The file system for a `cgroup` mount: the unified hierarchy when the
+/// host has one at /sys/fs/cgroup. On v1 or hybrid hosts an empty tmpfs
+/// stands in for now (per-controller mounts are not done yet).
+fn cgroup_mount() -> (&'static str, &'static str) {
+    const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+    match nix::sys::statfs::statfs("/sys/fs/cgroup") {
+        Ok(s) if s.filesystem_type().0 == CGROUP2_SUPER_MAGIC => ("cgroup2", ""),
+        _ => ("tmpfs", "size=0,mode=755"),
+    }
+}
+
+/// The device nodes every container gets (runc's and Docker's defaults).
+const DEFAULT_DEVICES: [(&str, u64, u64); 6] = [
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
+
+fn devices(root: BorrowedFd<'_>, extra: &[oci_spec::runtime::LinuxDevice]) -> Result<(), Error> {
+    let dev = mkdir_all(root, Path::new("/dev"))?;
+    // O_PATH directory fds serve as dirfd for the *at calls (open(2), O_PATH).
+    for (name, major, minor) in DEFAULT_DEVICES {
+        if extra
+            .iter()
+            .any(|d| d.path() == Path::new("/dev").join(name).as_path())
+        {
+            continue;
+        }
+        node(
+            dev.as_fd(),
+            Path::new(name),
+            &Path::new("/dev").join(name),
+            SFlag::S_IFCHR,
+            0o666,
+            makedev(major, minor),
+            None,
+        )?;
+    }
+    for d in extra {
+        let path = d.path();
+        let parent = path.parent().unwrap_or(Path::new("/dev"));
+        let pfd = mkdir_all(root, parent)?;
+        let kind = match d.typ() {
+            LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
+            LinuxDeviceType::B => SFlag::S_IFBLK,
+            LinuxDeviceType::P => SFlag::S_IFIFO,
+            LinuxDeviceType::A => continue,
+        };
+        let name = path.file_name().map(Path::new).unwrap_or(path);
+        let owner = Some((d.uid().unwrap_or(0), d.gid().unwrap_or(0)));
+        node(
+            pfd.as_fd(),
+            name,
+            path,
+            kind,
+            d.file_mode().unwrap_or(0o666),
+            makedev(d.major() as u64, d.minor() as u64),
+            owner,
+        )?;
+    }
+    Ok(())
+}
+
+/// Create one node; where mknod is refused, bind the host's node instead.
+fn node(
+    dir: BorrowedFd<'_>,
+    name: &Path,
+    path: &Path,
+    kind: SFlag,
+    mode: u32,
+    dev: u64,
+    owner: Option<(u32, u32)>,
+) -> Result<(), Error> {
+    match mknodat(dir, name, kind, Mode::from_bits_truncate(mode), dev) {
+        Ok(()) => {}
+        Err(Errno::EEXIST) => return Ok(()),
+        Err(Errno::EPERM) if kind != SFlag::S_IFIFO => {
+            // The host's node, under the same name (host /dev is still
+            // visible before pivot_root).
+            let f = nix::fcntl::openat(
+                dir,
+                name,
+                OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+                Mode::from_bits_truncate(0o644),
+            )
+            .map_err(|e| Error::step(format!("create {}", path.display()), e))?;
+            mount(
+                Some(path),
+                fd_path(f.as_fd()).as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .map_err(|e| Error::step(format!("bind device {}", path.display()), e))?;
+            return Ok(());
+        }
+        Err(e) => return Err(Error::step(format!("mknod {}", path.display()), e)),
+    }
+    if let Some((uid, gid)) = owner.filter(|o| *o != (0, 0)) {
+        fchownat(
+            dir,
+            name,
+            Some(Uid::from_raw(uid)),
+            Some(Gid::from_raw(gid)),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| Error::step(format!("chown {}", path.display()), e))?;
+    }
+    Ok(())
+}
+
+fn dev_symlinks(root: BorrowedFd<'_>) -> Result<(), Error> {
+    let dev = mkdir_all(root, Path::new("/dev"))?;
+    for (target, name) in [
+        ("/proc/self/fd", "fd"),
+        ("/proc/self/fd/0", "stdin"),
+        ("/proc/self/fd/1", "stdout"),
+        ("/proc/self/fd/2", "stderr"),
+        ("pts/ptmx", "ptmx"),
+        ("/proc/kcore", "core"),
+    ] {
+        match symlinkat(target, dev.as_fd(), name) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(Error::step(format!("symlink /dev/{name}"), e)),
+        }
+    }
+    Ok(())
+}
+
+fn write_sysctl(root: BorrowedFd<'_>, key: &str, value: &str) -> Result<(), Error> {
+    let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
+    let fd = open_in_root(root, &path, OFlag::O_WRONLY | OFlag::O_TRUNC, Mode::empty())
+        .map_err(|e| Error::step(format!("sysctl {key}"), e.errno()))?;
+    nix::unistd::write(&fd, value.as_bytes())
+        .map_err(|e| Error::step(format!("sysctl {key}={value}"), e))?;
+    Ok(())
+}
+
+fn mask(root: BorrowedFd<'_>, p: &str) -> Result<(), Error> {
+    let fd = match open_in_root(root, Path::new(p), OFlag::O_PATH, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(e) if e.errno() == Errno::ENOENT => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let st = fstat(&fd).map_err(|e| Error::step(format!("stat masked path {p}"), e))?;
+    let target = fd_path(fd.as_fd());
+    let r = if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR {
+        mount(
+            Some("tmpfs"),
+            target.as_str(),
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY,
+            Some("size=0"),
+        )
+    } else {
+        mount(
+            Some("/dev/null"),
+            target.as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+    };
+    r.map_err(|e| Error::step(format!("mask {p}"), e))
+}
+
+fn readonly(root: BorrowedFd<'_>, p: &str) -> Result<(), Error> {
+    let fd = match open_in_root(root, Path::new(p), OFlag::O_PATH, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(e) if e.errno() == Errno::ENOENT => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let target = fd_path(fd.as_fd());
+    mount(
+        Some(target.as_str()),
+        target.as_str(),
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| Error::step(format!("bind {p} read-only"), e))?;
+    let top = open_in_root(root, Path::new(p), OFlag::O_PATH, Mode::empty())?;
+    let st = fstatvfs(&top).map_err(|e| Error::step(format!("statvfs {p}"), e))?;
+    let flags =
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | kept_flags(st.flags());
+    mount(
+        None::<&str>,
+        fd_path(top.as_fd()).as_str(),
+        None::<&str>,
+        flags,
+        None::<&str>,
+    )
+    .map_err(|e| Error::step(format!("remount {p} read-only"), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_split_flags_propagation_and_data() {
+        let o = Options::parse(
+            &[
+                "nosuid",
+                "strictatime",
+                "mode=755",
+                "size=65536k",
+                "rprivate",
+                "ro",
+                "slave",
+            ]
+            .map(String::from),
+        );
+        assert_eq!(
+            o.flags,
+            MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME | MsFlags::MS_RDONLY
+        );
+        assert_eq!(o.data, "mode=755,size=65536k");
+        assert_eq!(
+            o.propagation,
+            vec![MsFlags::MS_PRIVATE | MsFlags::MS_REC, MsFlags::MS_SLAVE]
+        );
+        let o = Options::parse(&["rbind", "rw", "rshared", "shared"].map(String::from));
+        assert_eq!(o.flags, MsFlags::MS_BIND | MsFlags::MS_REC);
+        assert_eq!(
+            o.propagation,
+            vec![MsFlags::MS_SHARED | MsFlags::MS_REC, MsFlags::MS_SHARED]
+        );
+    }
+}

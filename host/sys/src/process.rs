@@ -1,0 +1,67 @@
+//! `fork` for single-threaded processes.
+//!
+//! After `fork(2)` in a multi-threaded process the child may only make
+//! async-signal-safe calls until it execs (another thread may have held the
+//! allocator's lock). The shim is single-threaded and wants an ordinary
+//! child that can allocate while it drops privileges, so this wrapper
+//! checks that the caller has exactly one thread before forking, which
+//! makes the call sound to expose as safe.
+#![allow(unsafe_code, reason = "fork(2) is unsafe in nix")]
+
+use std::os::unix::fs::MetadataExt;
+
+use nix::errno::Errno;
+use nix::unistd::{ForkResult, Pid, fork};
+
+use crate::SysError;
+
+/// Which side of the fork we are on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forked {
+    /// In the new child.
+    Child,
+    /// In the parent; the child's pid.
+    Parent(Pid),
+}
+
+/// Fork, after checking that the calling process has a single thread.
+///
+/// The check reads the link count of `/proc/self/task` (2 + threads), so
+/// `/proc` must be mounted; otherwise, or with several threads, it fails
+/// with `EDEADLK` rather than fork unsafely.
+pub fn fork_single_threaded() -> Result<Forked, SysError> {
+    let task = std::path::Path::new("/proc/self/task");
+    let nlink = std::fs::metadata(task)
+        .map_err(|e| {
+            SysError::with_path(
+                "fork: count threads",
+                task,
+                Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+            )
+        })?
+        .nlink();
+    if nlink != 3 {
+        return Err(SysError::with_path(
+            "fork: process has several threads",
+            task,
+            Errno::EDEADLK,
+        ));
+    }
+    // SAFETY: the process has exactly one thread (checked just above; only
+    // this thread could start another), so the child inherits consistent
+    // allocator and library state and may run ordinary Rust code.
+    match unsafe { fork() }.map_err(|e| SysError::new("fork", e))? {
+        ForkResult::Child => Ok(Forked::Child),
+        ForkResult::Parent { child } => Ok(Forked::Parent(child)),
+    }
+}
+
+/// `_exit(2)`: end the process now, without running exit handlers or
+/// flushing buffers inherited from the parent (for a forked child that
+/// failed before exec).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit takes an int and never returns; skipping destructors
+    // and atexit handlers is the point and leaks nothing the kernel does
+    // not reclaim.
+    unsafe { libc::_exit(code) }
+}
