@@ -149,7 +149,7 @@ stop_api() {
 build_and_install() {
     local target="${CARGO_TARGET_DIR:-$repo/target}" bin
     log "building wrun (cargo build --release --workspace)"
-    (cd "$repo" && cargo build --release --workspace --quiet)
+    (cd "$repo" && cargo build --release --workspace)
     for bin in wrun wrun-shim; do
         [[ -x $target/release/$bin ]] || die "the build did not produce $target/release/$bin"
         if cmp -s "$target/release/$bin" "$PREFIX/bin/$bin"; then
