@@ -2,7 +2,7 @@
 //! with the workload's status.
 //!
 //! All signals stay blocked in the shim from its first instruction and are
-//! taken with `sigwait`, so none is lost between setup and this loop. A
+//! taken with `sigwaitinfo` (real-time ones included), so none is lost between setup and this loop. A
 //! blocked signal is queued even for a PID 1 without a handler (the kernel
 //! drops only *unblocked* default-action signals sent to a namespace's init),
 //! so `kill` from inside the container or from the host reaches the
@@ -10,7 +10,7 @@
 //! workload itself ends, the shim exits and the kernel kills what is left
 //! of the PID namespace.
 
-use nix::sys::signal::{SigSet, Signal, kill};
+use nix::sys::signal::SigSet;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
@@ -18,13 +18,16 @@ use nix::unistd::Pid;
 /// it was killed by a signal).
 pub fn supervise(workload: Pid, mask: &SigSet) -> i32 {
     loop {
-        let Ok(sig) = mask.wait() else { continue };
-        if sig == Signal::SIGCHLD {
+        let Ok(sig) = wrun_sys::process::wait_signal(mask) else {
+            continue;
+        };
+        if sig == libc::SIGCHLD {
             if let Some(code) = reap(workload) {
                 return code;
             }
         } else {
-            let _ = kill(workload, sig);
+            // ESRCH: it is already gone; its SIGCHLD is on the way.
+            let _ = wrun_sys::process::send_signal(workload, sig);
         }
     }
 }

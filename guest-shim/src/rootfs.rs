@@ -448,12 +448,11 @@ fn mount_one(root: BorrowedFd<'_>, m: &Mount) -> Result<(), Error> {
             )
             .map_err(|e| Error::step(format!("remount {} {:?}", dest.display(), extra), e))?;
         }
+    } else if typ == "cgroup" {
+        mount_cgroup(root, dest, o.flags)?;
     } else {
         let target = ensure(root, dest, false)?;
-        let (fstype, data) = match typ {
-            "cgroup" => cgroup_mount(),
-            t => (t, o.data.as_str()),
-        };
+        let (fstype, data) = (typ, o.data.as_str());
         mount(
             Some(source.map_or(Path::new(fstype), |s| s)),
             fd_path(target.as_fd()).as_str(),
@@ -479,15 +478,86 @@ fn mount_one(root: BorrowedFd<'_>, m: &Mount) -> Result<(), Error> {
     Ok(())
 }
 
-/// The file system for a `cgroup` mount: the unified hierarchy when the
-/// host has one at /sys/fs/cgroup. On v1 or hybrid hosts an empty tmpfs
-/// stands in for now (per-controller mounts are not done yet).
-fn cgroup_mount() -> (&'static str, &'static str) {
+/// A `cgroup` mount, as Docker shows it: on a unified (v2) host the
+/// cgroup2 file system; on a v1 or hybrid host a tmpfs holding one mount
+/// per hierarchy the host has (so `/sys/fs/cgroup/memory` etc. exist).
+/// Inside the new cgroup namespace each shows the container's own cgroup
+/// as its root (cgroup_namespaces(7)).
+fn mount_cgroup(root: BorrowedFd<'_>, dest: &Path, flags: MsFlags) -> Result<(), Error> {
     const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
-    match nix::sys::statfs::statfs("/sys/fs/cgroup") {
-        Ok(s) if s.filesystem_type().0 == CGROUP2_SUPER_MAGIC => ("cgroup2", ""),
-        _ => ("tmpfs", "size=0,mode=755"),
+    let target = ensure(root, dest, false)?;
+    let what = |fs: &str, at: &Path| format!("mount {fs} on {}", at.display());
+    if matches!(nix::sys::statfs::statfs("/sys/fs/cgroup"), Ok(s) if s.filesystem_type().0 == CGROUP2_SUPER_MAGIC)
+    {
+        return mount(
+            Some("cgroup"),
+            fd_path(target.as_fd()).as_str(),
+            Some("cgroup2"),
+            flags,
+            None::<&str>,
+        )
+        .map_err(|e| Error::step(what("cgroup2", dest), e));
     }
+    let ro = flags & MsFlags::MS_RDONLY;
+    mount(
+        Some("tmpfs"),
+        fd_path(target.as_fd()).as_str(),
+        Some("tmpfs"),
+        (flags & !MsFlags::MS_RDONLY) | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some("mode=755"),
+    )
+    .map_err(|e| Error::step(what("tmpfs", dest), e))?;
+    // The host's hierarchies, from the mount table we still share (before
+    // pivot_root, /proc is the host's).
+    let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    for line in table.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let Some(point) = left.split(' ').nth(4) else {
+            continue;
+        };
+        let Some(name) = point.strip_prefix("/sys/fs/cgroup/") else {
+            continue;
+        };
+        let mut r = right.split(' ');
+        let (fstype, super_opts) = (r.next().unwrap_or(""), r.nth(1).unwrap_or(""));
+        let data: Vec<&str> = super_opts
+            .split(',')
+            .filter(|o| !matches!(*o, "rw" | "ro") && fstype == "cgroup")
+            .collect();
+        if (fstype != "cgroup" && fstype != "cgroup2") || name.contains('/') {
+            continue;
+        }
+        let sub = dest.join(name);
+        let fd = ensure(root, &sub, false)?;
+        mount(
+            Some("cgroup"),
+            fd_path(fd.as_fd()).as_str(),
+            Some(fstype),
+            flags,
+            Some(data.join(",").as_str()),
+        )
+        .map_err(|e| Error::step(what(fstype, &sub), e))?;
+    }
+    if !ro.is_empty() {
+        let top = open_in_root(root, dest, OFlag::O_PATH, Mode::empty())?;
+        let flags = MsFlags::MS_REMOUNT
+            | MsFlags::MS_BIND
+            | MsFlags::MS_RDONLY
+            | MsFlags::MS_NOSUID
+            | MsFlags::MS_NODEV
+            | MsFlags::MS_NOEXEC;
+        mount(
+            None::<&str>,
+            fd_path(top.as_fd()).as_str(),
+            None::<&str>,
+            flags,
+            None::<&str>,
+        )
+        .map_err(|e| Error::step(format!("remount {} read-only", dest.display()), e))?;
+    }
+    Ok(())
 }
 
 /// The device nodes every container gets (runc's and Docker's defaults).

@@ -116,6 +116,7 @@ impl Bundle {
                 {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
                 {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
                 {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+                {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["ro", "nosuid", "noexec", "nodev"]},
                 {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
                 {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"]}
             ],
@@ -361,7 +362,10 @@ fn signals_are_forwarded() {
     if !require_root() {
         return;
     }
-    let b = sh("trap 'echo got TERM; exit 3' TERM; echo ready; while true; do sleep 0.02; done");
+    let b = sh(
+        "trap 'echo got USR1' USR1; trap 'echo got RT; ' 36; trap 'echo got TERM; exit 3' TERM; \
+                echo ready; while true; do sleep 0.02; done",
+    );
     let mut r = b.spawn(None);
     let pid = r.shim_pid();
     let mut out = BufReader::new(r.child.stdout.take().unwrap());
@@ -446,6 +450,23 @@ fn read_only_root_masks_and_cwd() {
         o.stdout, "/work/dir\ntouch: /x: Read-only file system\nrc=1\n0\n0\n1\nl\nc\nl\n",
         "{o:?}"
     );
+}
+
+#[test]
+fn cgroups_are_visible_read_only() {
+    if !require_root() {
+        return;
+    }
+    let o = sh("ls /sys/fs/cgroup | wc -l; cat /proc/self/cgroup | cut -d: -f3 | sort -u; \
+                mkdir /sys/fs/cgroup/x 2>&1; grep -c ' /sys/fs/cgroup[^ ]* ro,' /proc/self/mountinfo")
+    .run();
+    assert_eq!(o.code, 0, "{o:?}");
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    assert!(lines[0].parse::<u32>().unwrap() >= 1, "{o:?}");
+    // The cgroup namespace makes the shim's cgroup the root.
+    assert_eq!(lines[1], "/", "{o:?}");
+    assert!(o.stdout.contains("Read-only file system"), "{o:?}");
+    assert!(lines.last().unwrap().parse::<u32>().unwrap() >= 1, "{o:?}");
 }
 
 #[test]
@@ -551,4 +572,8 @@ fn start_to_exit_time() {
         shim[shim.len() / 2],
         bare[bare.len() / 2]
     );
+    // For profiling by hand (strace, perf): keep the bundle.
+    if std::env::var_os("WRUN_SHIM_KEEP_BUNDLE").is_some() {
+        eprintln!("bundle kept at {}", b.dir.keep().display());
+    }
 }

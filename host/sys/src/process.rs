@@ -65,3 +65,28 @@ pub fn exit_now(code: i32) -> ! {
     // not reclaim.
     unsafe { libc::_exit(code) }
 }
+
+/// Wait for any signal of `set` (which must be blocked) with
+/// `sigwaitinfo(2)`, returning its number. Unlike nix's `SigSet::wait`,
+/// real-time signals are returned too, so an init can forward them.
+pub fn wait_signal(set: &nix::sys::signal::SigSet) -> Result<i32, SysError> {
+    let raw: &libc::sigset_t = set.as_ref();
+    loop {
+        // SAFETY: `raw` points to a valid sigset_t for the call; a null
+        // siginfo pointer is allowed.
+        let rc = unsafe { libc::sigwaitinfo(raw, std::ptr::null_mut()) };
+        match Errno::result(rc) {
+            Ok(sig) => return Ok(sig),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(SysError::new("sigwaitinfo", e)),
+        }
+    }
+}
+
+/// `kill(2)` with a raw signal number (real-time signals included).
+pub fn send_signal(pid: Pid, signo: i32) -> Result<(), SysError> {
+    // SAFETY: kill takes two integers and touches no memory of ours.
+    let rc = unsafe { libc::kill(pid.as_raw(), signo) };
+    Errno::result(rc).map_err(|e| SysError::new("kill", e))?;
+    Ok(())
+}
