@@ -8,6 +8,7 @@
 
 mod cmd;
 mod exit;
+mod format;
 mod global;
 
 use clap::Parser;

@@ -1,1 +1,36 @@
-//! placeholder until written
+//! Container lifecycle for wrun.
+//!
+//! Concepts, in the order a container meets them:
+//!
+//! * [`spec`] turns an image's configuration and Docker-style run options
+//!   into an OCI runtime spec (`config.json`). That spec is the one contract
+//!   between everything that starts containers and the shim that builds them.
+//! * [`state`] keeps each container's directory under the state root
+//!   (`<root>/containers/<id>/`): the bundle, the overlay upper and work
+//!   dirs, the generated `/etc` files, and `state.json`, always written
+//!   atomically. Names are claimed with `O_EXCL` files, so two concurrent
+//!   `wrun run --name x` cannot both win.
+//! * [`cgroup`] creates the container's cgroup (v2, or v1 per controller on
+//!   hybrid hosts) beneath the one wrun runs in, applies limits, and removes
+//!   it.
+//! * [`launch`] spawns `wrun-shim` as PID 1 of a new PID namespace inside
+//!   that cgroup, reads its status channel, relays a pty, waits, cleans up.
+//!
+//! This crate never prints or exits; the CLI turns [`Error`] into Docker's
+//! messages and exit codes.
+
+#![forbid(unsafe_code)]
+
+pub mod cgroup;
+mod error;
+pub mod ids;
+pub mod inspect;
+pub mod launch;
+pub mod spec;
+pub mod state;
+pub mod units;
+
+pub use error::Error;
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

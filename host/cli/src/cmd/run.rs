@@ -1,10 +1,519 @@
+//! `wrun run [OPTIONS] IMAGE [COMMAND] [ARG...]`
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use wrun_images::Store;
+use wrun_runtime::cgroup::{Layout, Resources};
+use wrun_runtime::launch::{Attach, Runtime, SignalProxy};
+use wrun_runtime::spec::{MountSpec, NetworkMode, RunConfig};
+
+use crate::exit::ExitError;
 use crate::global::Global;
 
+/// Docker's exit code when the engine itself fails.
+const ENGINE_FAILED: i32 = 125;
+
 #[derive(Debug, clap::Args)]
-pub struct RunArgs {}
+#[command(
+    about = "Create and run a new container from an image",
+    override_usage = "wrun run [OPTIONS] IMAGE [COMMAND] [ARG...]",
+    disable_help_flag = true
+)]
+pub struct RunArgs {
+    /// Print help (`-h` is `--hostname`, as in Docker)
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+    /// Automatically remove the container and its resources when it exits
+    #[arg(long)]
+    pub rm: bool,
+    /// Run container in background and print container ID
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Set environment variables
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+    /// Assign a name to the container
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long = "workdir")]
+    pub workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Bind mount a volume (HOST:CONTAINER[:ro|rw])
+    #[arg(short = 'v', long = "volume")]
+    pub volume: Vec<String>,
+    /// Attach a filesystem mount to the container (type=bind|tmpfs,...)
+    #[arg(long)]
+    pub mount: Vec<String>,
+    /// Mount a tmpfs directory (PATH[:OPTIONS])
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
+    /// Container host name
+    #[arg(long = "hostname", short = 'h')]
+    pub hostname: Option<String>,
+    /// Overwrite the default ENTRYPOINT of the image
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Mount the container's root filesystem as read only
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+    /// Add Linux capabilities
+    #[arg(long = "cap-add")]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long = "cap-drop")]
+    pub cap_drop: Vec<String>,
+    /// Keep STDIN open even if not attached
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Connect a container to a network (none, host)
+    #[arg(long, alias = "net", default_value = "none")]
+    pub network: String,
+    /// Publish a container's port(s) to the host
+    #[arg(short = 'p', long)]
+    pub publish: Vec<String>,
+    /// Memory limit (e.g. 512m, 1g)
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// Number of CPUs (e.g. 1.5)
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// Tune container pids limit (-1 for unlimited)
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// IMAGE, then the command and its arguments
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "IMAGE [COMMAND] [ARG...]"
+    )]
+    pub args: Vec<String>,
+}
 
 impl RunArgs {
-    pub fn execute(self, _g: &Global) -> anyhow::Result<i32> {
-        anyhow::bail!("not written yet")
+    pub fn execute(self, g: &Global) -> anyhow::Result<i32> {
+        // Before any thread exists, so every thread inherits the mask.
+        let signals = SignalProxy::block().map_err(engine)?;
+        if self.detach {
+            return Err(engine_msg(
+                "-d/--detach needs the per-container monitor, which is not built yet; \
+                 run in the foreground",
+            ));
+        }
+        if !self.publish.is_empty() {
+            return Err(engine_msg(format!(
+                "-p {}: publishing ports needs bridge networking, which is not built yet; \
+                 use --network host",
+                self.publish[0]
+            )));
+        }
+        if !nix::unistd::geteuid().is_root() {
+            return Err(engine_msg(
+                "wrun run needs root: rootless containers are not supported yet",
+            ));
+        }
+        let cfg = self.config().map_err(engine)?;
+        let store = Store::open(&g.root)
+            .with_context(|| format!("opening the image store in {}", g.root.display()))
+            .map_err(engine)?;
+        let image = match store.lookup(&cfg.image_ref) {
+            Ok(image) => image,
+            Err(e @ wrun_images::Error::ImageNotFound { .. }) => {
+                eprintln!("{e}");
+                return Err(engine_msg(
+                    "Error response from daemon: the image is not in the local store and \
+                     pulling from registries is not built yet: use `wrun load` or `wrun import`",
+                ));
+            }
+            Err(e) => return Err(engine(e)),
+        };
+        let layout = Layout::detect().map_err(engine)?;
+        let runtime = Runtime::new(&g.root, shim_path()?).map_err(engine)?;
+        let mut state = runtime.create(&cfg, &store, &image).map_err(engine)?;
+        let attach = if cfg.tty {
+            Attach::Tty {
+                stdin: cfg.interactive,
+            }
+        } else {
+            Attach::Inherit {
+                stdin: cfg.interactive,
+            }
+        };
+        match runtime.run_attached(&mut state, &layout, &cfg.resources, attach, &signals) {
+            Ok(code) => Ok(code),
+            Err(wrun_runtime::Error::Start { code, message }) => Err(ExitError::new(
+                code,
+                format!("Error response from daemon: failed to start container: {message}"),
+            )
+            .into()),
+            Err(e) => Err(engine(e)),
+        }
+    }
+
+    /// Validates every flag into a [`RunConfig`]; errors name the flag and
+    /// value at fault.
+    fn config(&self) -> anyhow::Result<RunConfig> {
+        let (image_ref, command) = self.args.split_first().expect("clap requires IMAGE");
+        if let Some(name) = &self.name
+            && !wrun_runtime::ids::valid_name(name)
+        {
+            anyhow::bail!(
+                "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            );
+        }
+        let mut env = Vec::new();
+        for file in &self.env_file {
+            env.extend(read_env_file(file)?);
+        }
+        for e in &self.env {
+            if let Some(entry) = env_entry(e).with_context(|| format!("invalid -e {e:?}"))? {
+                env.push(entry);
+            }
+        }
+        let mut mounts = Vec::new();
+        for v in &self.volume {
+            mounts.push(parse_volume(v)?);
+        }
+        for m in &self.mount {
+            mounts.push(parse_mount(m)?);
+        }
+        for t in &self.tmpfs {
+            mounts.push(parse_tmpfs(t)?);
+        }
+        let memory = match &self.memory {
+            None => None,
+            Some(m) => {
+                let bytes = wrun_runtime::units::parse_bytes(m)
+                    .map_err(|r| anyhow::anyhow!("invalid value {m:?} for --memory: {r}"))?;
+                if bytes < 6 << 20 {
+                    anyhow::bail!(
+                        "invalid value {m:?} for --memory: minimum memory limit allowed is 6MB"
+                    );
+                }
+                Some(bytes)
+            }
+        };
+        let nano_cpus = match &self.cpus {
+            None => None,
+            Some(c) => {
+                let nano = wrun_runtime::units::parse_cpus(c)
+                    .map_err(|r| anyhow::anyhow!("invalid value {c:?} for --cpus: {r}"))?;
+                let online = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+                if nano > online * 1_000_000_000 || nano < 10_000_000 {
+                    anyhow::bail!(
+                        "invalid value {c:?} for --cpus: range of CPUs is from 0.01 to {online}.00, \
+                         as there are only {online} CPUs available"
+                    );
+                }
+                Some(nano)
+            }
+        };
+        if let Some(u) = &self.user
+            && (u.is_empty() || u.starts_with(':'))
+        {
+            anyhow::bail!("invalid value {u:?} for --user: expected <name|uid>[:<group|gid>]");
+        }
+        Ok(RunConfig {
+            image_ref: image_ref.clone(),
+            command: command.to_vec(),
+            entrypoint: self.entrypoint.clone(),
+            env,
+            workdir: self.workdir.clone(),
+            user: self.user.clone(),
+            hostname: self.hostname.clone(),
+            mounts,
+            read_only: self.read_only,
+            cap_add: self.cap_add.clone(),
+            cap_drop: self.cap_drop.clone(),
+            tty: self.tty,
+            interactive: self.interactive,
+            network: self.network.parse::<NetworkMode>()?,
+            resources: Resources {
+                memory,
+                nano_cpus,
+                pids_limit: self.pids_limit,
+            },
+            name: self.name.clone(),
+            auto_remove: self.rm,
+        })
+    }
+}
+
+fn engine(e: impl std::fmt::Display) -> anyhow::Error {
+    ExitError::new(ENGINE_FAILED, e.to_string()).into()
+}
+
+fn engine_msg(msg: impl Into<String>) -> anyhow::Error {
+    ExitError::new(ENGINE_FAILED, msg).into()
+}
+
+/// Where the shim is: `WRUN_SHIM`, else next to this executable.
+fn shim_path() -> anyhow::Result<PathBuf> {
+    if let Some(p) = std::env::var_os("WRUN_SHIM") {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().map_err(engine)?;
+    let shim = exe.with_file_name("wrun-shim");
+    if !shim.exists() {
+        return Err(engine_msg(format!(
+            "cannot find wrun-shim next to {} (install it there or set WRUN_SHIM)",
+            exe.display()
+        )));
+    }
+    Ok(shim)
+}
+
+/// `-e KEY=VALUE` as is; `-e KEY` takes KEY from our environment, or is
+/// dropped when unset, as Docker does.
+fn env_entry(e: &str) -> anyhow::Result<Option<String>> {
+    let key = e.split('=').next().unwrap_or("");
+    if key.is_empty() {
+        anyhow::bail!("the variable name is empty");
+    }
+    if key.chars().any(char::is_whitespace) {
+        anyhow::bail!("variable {key:?} contains whitespaces");
+    }
+    if e.contains('=') {
+        return Ok(Some(e.to_string()));
+    }
+    Ok(std::env::var(key).ok().map(|v| format!("{key}={v}")))
+}
+
+fn read_env_file(path: &Path) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--env-file {}: cannot read", path.display()))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(entry) = env_entry(line)
+            .with_context(|| format!("--env-file {} line {}", path.display(), n + 1))?
+        {
+            out.push(entry);
+        }
+    }
+    Ok(out)
+}
+
+/// `-v HOST:CONTAINER[:OPTIONS]`. Named and anonymous volumes come with
+/// compose; until then HOST must be an absolute path (created if missing,
+/// as Docker does for `-v`).
+fn parse_volume(v: &str) -> anyhow::Result<MountSpec> {
+    let parts: Vec<&str> = v.split(':').collect();
+    let (host, target, opts) = match parts.as_slice() {
+        [h, t] => (*h, *t, ""),
+        [h, t, o] => (*h, *t, *o),
+        _ => anyhow::bail!("invalid value {v:?} for -v: expected HOST:CONTAINER[:ro|rw]"),
+    };
+    if !host.starts_with('/') {
+        anyhow::bail!(
+            "invalid value {v:?} for -v: {host:?} is not an absolute host path \
+             (named volumes are not built yet)"
+        );
+    }
+    if !target.starts_with('/') {
+        anyhow::bail!("invalid value {v:?} for -v: the container path {target:?} must be absolute");
+    }
+    let mut read_only = false;
+    for o in opts.split(',').filter(|o| !o.is_empty()) {
+        match o {
+            "ro" | "readonly" => read_only = true,
+            "rw" => read_only = false,
+            // SELinux relabel and propagation flags have no effect here.
+            "z" | "Z" | "rprivate" | "private" | "delegated" | "cached" | "consistent" => {}
+            other => anyhow::bail!("invalid value {v:?} for -v: unknown option {other:?}"),
+        }
+    }
+    if !Path::new(host).exists() {
+        std::fs::create_dir_all(host)
+            .with_context(|| format!("-v {v}: creating the host directory {host}"))?;
+    }
+    Ok(MountSpec::Bind {
+        source: PathBuf::from(host),
+        target: target.to_string(),
+        read_only,
+    })
+}
+
+/// `--mount type=bind,source=…,target=…[,readonly]` or `type=tmpfs,…`.
+fn parse_mount(m: &str) -> anyhow::Result<MountSpec> {
+    let mut kind = "volume";
+    let (mut source, mut target, mut read_only) = (None, None, false);
+    let mut tmpfs_opts = Vec::new();
+    for field in m.split(',') {
+        let (key, value) = field.split_once('=').unwrap_or((field, ""));
+        match key {
+            "type" => kind = value,
+            "source" | "src" => source = Some(value),
+            "target" | "destination" | "dst" => target = Some(value),
+            "readonly" | "ro" => read_only = matches!(value, "" | "true" | "1"),
+            "tmpfs-size" => tmpfs_opts.push(format!("size={value}")),
+            "tmpfs-mode" => tmpfs_opts.push(format!("mode={value}")),
+            "bind-propagation" | "consistency" => {}
+            other => anyhow::bail!("invalid value {m:?} for --mount: unknown field {other:?}"),
+        }
+    }
+    let target = target.filter(|t| t.starts_with('/')).ok_or_else(|| {
+        anyhow::anyhow!("invalid value {m:?} for --mount: target must be an absolute path")
+    })?;
+    match kind {
+        "bind" => {
+            let source = source.ok_or_else(|| {
+                anyhow::anyhow!("invalid value {m:?} for --mount: type=bind needs source=")
+            })?;
+            if !Path::new(source).exists() {
+                anyhow::bail!(
+                    "invalid mount config for type \"bind\": bind source path does not exist: {source}"
+                );
+            }
+            Ok(MountSpec::Bind {
+                source: PathBuf::from(source),
+                target: target.to_string(),
+                read_only,
+            })
+        }
+        "tmpfs" => Ok(MountSpec::Tmpfs {
+            target: target.to_string(),
+            options: tmpfs_opts,
+        }),
+        other => anyhow::bail!(
+            "invalid value {m:?} for --mount: type {other:?} is not supported (bind, tmpfs)"
+        ),
+    }
+}
+
+/// `--tmpfs /path[:size=64m,mode=1777]`.
+fn parse_tmpfs(t: &str) -> anyhow::Result<MountSpec> {
+    let (target, opts) = t.split_once(':').unwrap_or((t, ""));
+    if !target.starts_with('/') {
+        anyhow::bail!("invalid value {t:?} for --tmpfs: {target:?} must be an absolute path");
+    }
+    Ok(MountSpec::Tmpfs {
+        target: target.to_string(),
+        options: opts
+            .split(',')
+            .filter(|o| !o.is_empty())
+            .map(str::to_string)
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> RunArgs {
+        match crate::cmd::Cli::try_parse_from(args).unwrap().command {
+            crate::cmd::Command::Run(r) => *r,
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn command_after_image_keeps_its_flags() {
+        let r = parse(&[
+            "wrun", "run", "--rm", "-e", "A=1", "busybox", "ls", "-la", "--rm",
+        ]);
+        assert!(r.rm);
+        assert_eq!(r.args, ["busybox", "ls", "-la", "--rm"]);
+        let cfg = r.config().unwrap();
+        assert_eq!(cfg.image_ref, "busybox");
+        assert_eq!(cfg.command, ["ls", "-la", "--rm"]);
+        assert_eq!(cfg.env, ["A=1"]);
+    }
+
+    #[test]
+    fn lecture_command_lines_parse() {
+        let r = parse(&["wrun", "run", "-p", "5000:5000", "product-api"]);
+        assert_eq!(r.publish, ["5000:5000"]);
+        let r = parse(&["wrun", "run", "-d", "--name", "postgres", "postgres:15"]);
+        assert!(r.detach);
+        assert_eq!(r.name.as_deref(), Some("postgres"));
+    }
+
+    #[test]
+    fn bad_values_name_the_flag() {
+        let err = parse(&["wrun", "run", "--memory", "10q", "busybox"])
+            .config()
+            .unwrap_err();
+        assert!(err.to_string().contains("--memory") && err.to_string().contains("10q"));
+        let err = parse(&["wrun", "run", "-v", "nosuch:/x", "busybox"])
+            .config()
+            .unwrap_err();
+        assert!(err.to_string().contains("-v") && err.to_string().contains("nosuch:/x"));
+        let err = parse(&["wrun", "run", "--cpus", "99", "busybox"])
+            .config()
+            .unwrap_err();
+        assert!(err.to_string().contains("--cpus"));
+        let err = parse(&["wrun", "run", "--network", "bridge", "busybox"])
+            .config()
+            .unwrap_err();
+        assert!(err.to_string().contains("--network"));
+        let err = parse(&[
+            "wrun",
+            "run",
+            "--mount",
+            "type=bind,source=/nonexistent,target=/x",
+            "busybox",
+        ])
+        .config()
+        .unwrap_err();
+        assert!(err.to_string().contains("/nonexistent"));
+        let err = parse(&["wrun", "run", "--name", "-bad", "busybox"])
+            .config()
+            .unwrap_err();
+        assert!(err.to_string().contains("-bad"));
+    }
+
+    #[test]
+    fn volumes_and_mounts() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display();
+        let r = parse(&[
+            "wrun",
+            "run",
+            "-v",
+            &format!("{d}:/data:ro"),
+            "--tmpfs",
+            "/t:size=1m",
+            "--mount",
+            &format!("type=bind,src={d},dst=/m,readonly"),
+            "busybox",
+        ]);
+        let cfg = r.config().unwrap();
+        assert_eq!(cfg.mounts.len(), 3);
+        assert!(
+            matches!(&cfg.mounts[0], MountSpec::Bind { read_only: true, target, .. } if target == "/data")
+        );
+        assert!(
+            matches!(&cfg.mounts[1], MountSpec::Bind { read_only: true, target, .. } if target == "/m")
+        );
+        assert!(
+            matches!(&cfg.mounts[2], MountSpec::Tmpfs { options, .. } if options == &["size=1m"])
+        );
+    }
+
+    #[test]
+    fn env_file_errors_name_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("env");
+        std::fs::write(&f, "# comment\nA=1\n\nBAD KEY=2\n").unwrap();
+        let err = read_env_file(&f).unwrap_err();
+        assert!(format!("{err:#}").contains("line 4"), "{err:#}");
+        std::fs::write(&f, "A=1\nB=two words\n").unwrap();
+        assert_eq!(read_env_file(&f).unwrap(), ["A=1", "B=two words"]);
     }
 }

@@ -1,0 +1,179 @@
+//! Shared helpers for the end-to-end tests: a private state root per test,
+//! a busybox image made from Debian's busybox-static, and a way to run the
+//! built `wrun` binary as a user would.
+
+#![allow(dead_code, reason = "each test binary uses a different subset")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// True when the test may run: as root. Without root the test is skipped
+/// with a reason, except under CI, where a skip would hide a failure.
+pub fn require_root() -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("this test needs root, and CI must run it");
+    }
+    eprintln!("skipped: needs root (containers need CAP_SYS_ADMIN)");
+    false
+}
+
+pub fn wrun_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_wrun"))
+}
+
+/// A private state root, removed (with anything under it) on drop.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Self {
+        let shim = wrun_bin().with_file_name("wrun-shim");
+        assert!(
+            shim.exists() || std::env::var_os("WRUN_SHIM").is_some(),
+            "{} is missing: build it first (cargo build -p wrun-shim)",
+            shim.display()
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("wrun-e2e-")
+            .tempdir()
+            .unwrap();
+        Self { dir }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(wrun_bin());
+        c.arg("--root").arg(self.root()).args(args);
+        c.stdin(Stdio::null());
+        c
+    }
+
+    /// Runs `wrun --root ROOT ARGS…` to completion.
+    pub fn wrun(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("wrun runs")
+    }
+
+    /// Imports the busybox test image as `busybox:latest`.
+    pub fn with_busybox(self) -> Self {
+        let tar = busybox_tar(self.root());
+        let out = self.wrun(&[
+            "import",
+            "--change",
+            r#"CMD ["sh"]"#,
+            tar.to_str().unwrap(),
+            "busybox:latest",
+        ]);
+        assert!(out.status.success(), "import failed: {}", text(&out.stderr));
+        std::fs::remove_file(tar).unwrap();
+        self
+    }
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// stdout of a successful run, trimmed; panics with stderr otherwise.
+pub fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout).trim().to_string()
+}
+
+/// A rootfs tarball: /bin/busybox with a symlink per applet, the usual
+/// top-level dirs, and passwd/group with root, nobody and an `app` user.
+pub fn busybox_tar(dir: &Path) -> PathBuf {
+    let path = dir.join("busybox-rootfs.tar");
+    let file = std::fs::File::create(&path).unwrap();
+    let mut b = tar::Builder::new(file);
+    let dir_entry = |b: &mut tar::Builder<std::fs::File>, name: &str, mode: u32| {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(mode);
+        h.set_size(0);
+        h.set_mtime(1_700_000_000);
+        b.append_data(&mut h, name, std::io::empty()).unwrap();
+    };
+    for d in [
+        "bin", "etc", "proc", "sys", "dev", "root", "home", "home/app", "var", "mnt",
+    ] {
+        dir_entry(&mut b, d, 0o755);
+    }
+    dir_entry(&mut b, "tmp", 0o1777);
+    b.append_path_with_name("/bin/busybox", "bin/busybox")
+        .unwrap();
+    let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
+    for applet in text(&list.stdout).lines().filter(|a| *a != "busybox") {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_mode(0o777);
+        h.set_size(0);
+        h.set_mtime(1_700_000_000);
+        b.append_link(&mut h, format!("bin/{applet}"), "busybox")
+            .unwrap();
+    }
+    let files: [(&str, &str); 2] = [
+        (
+            "etc/passwd",
+            "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n\
+             nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+        ),
+        (
+            "etc/group",
+            "root:x:0:\nwheel:x:10:root\napp:x:1000:\naudio:x:29:app\nnogroup:x:65534:\n",
+        ),
+    ];
+    for (name, content) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_size(content.len() as u64);
+        h.set_mtime(1_700_000_000);
+        b.append_data(&mut h, name, content.as_bytes()).unwrap();
+    }
+    b.finish().unwrap();
+    path
+}
+
+/// Lines of /proc/mounts naming `path`: what a test must not leave behind.
+pub fn mounts_under(path: &Path) -> Vec<String> {
+    std::fs::read_to_string("/proc/mounts")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(path.to_str().unwrap()))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Cgroup directories whose name starts with `prefix`, in every hierarchy.
+pub fn cgroups_named(prefix: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![PathBuf::from("/sys/fs/cgroup")];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let Ok(ft) = e.file_type() else { continue };
+            if !ft.is_dir() {
+                continue;
+            }
+            if e.file_name().to_string_lossy().starts_with(prefix) {
+                found.push(e.path());
+            }
+            stack.push(e.path());
+        }
+    }
+    found
+}
