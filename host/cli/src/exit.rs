@@ -16,7 +16,10 @@ pub struct ExitError {
 
 impl ExitError {
     pub fn new(code: i32, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 }
 

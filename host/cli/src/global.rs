@@ -6,7 +6,13 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, clap::Args)]
 pub struct Global {
     /// Directory holding every file wrun writes: images, containers, locks.
-    #[arg(long, global = true, env = "WRUN_ROOT", default_value = "/var/lib/wrun", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        env = "WRUN_ROOT",
+        default_value = "/var/lib/wrun",
+        value_name = "DIR"
+    )]
     pub root: PathBuf,
 
     /// How much wrun says about itself on standard error.
