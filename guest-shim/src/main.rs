@@ -111,6 +111,15 @@ fn run(status: &mut Status) -> Result<i32, Error> {
         None => None,
         Some(sock) => {
             let pty = wrun_sys::pty::open_pty("/dev/pts".as_ref())?;
+            if let Some(size) = spec.process().as_ref().and_then(|p| p.console_size()) {
+                let ws = wrun_sys::pty::WinSize {
+                    ws_row: size.height().min(u16::MAX as u64) as u16,
+                    ws_col: size.width().min(u16::MAX as u64) as u16,
+                    ws_xpixel: 0,
+                    ws_ypixel: 0,
+                };
+                wrun_sys::pty::set_window_size(std::os::fd::AsFd::as_fd(&pty.master), &ws)?;
+            }
             wrun_sys::fd::send_fd(sock, std::os::fd::AsFd::as_fd(&pty.master), b"pty")?;
             Some(pty.slave)
         }

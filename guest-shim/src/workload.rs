@@ -322,6 +322,7 @@ fn child(plan: &mut Plan) -> Result<Infallible, Error> {
     let exe = lookup(&plan.arg0, &plan.path_env)?;
     wrun_sys::fs::close_range(3, u32::MAX, wrun_sys::fs::close_range_flags::CLOEXEC)?;
     umask(plan.umask);
+    wrun_sys::process::reset_signal_dispositions()?;
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&plan.sigmask), None)
         .map_err(|e| Error::step("sigprocmask", e))?;
     let Err(e) = nix::unistd::execve(&exe, &plan.argv, &plan.env);

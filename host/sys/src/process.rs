@@ -90,3 +90,35 @@ pub fn send_signal(pid: Pid, signo: i32) -> Result<(), SysError> {
     Errno::result(rc).map_err(|e| SysError::new("kill", e))?;
     Ok(())
 }
+
+/// Reset every catchable signal to its default disposition.
+///
+/// An ignored disposition survives `execve` (signal(7)). Rust's runtime
+/// ignores SIGPIPE at start-up and a runtime may ignore others, so a
+/// process about to exec a workload calls this so the workload starts with
+/// the defaults a shell or `docker run` would give it.
+pub fn reset_signal_dispositions() -> Result<(), SysError> {
+    // The kernel's `struct sigaction` (handler, flags, restorer, mask), all
+    // zero: SIG_DFL. The raw system call is used because the C library
+    // refuses to touch the two signals it reserves (32 and 33), which a
+    // parent may still have left ignored.
+    let dfl = [0u64; 4];
+    for signo in 1..=64 {
+        if signo == libc::SIGKILL || signo == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: `dfl` is a valid kernel sigaction for the call (32
+        // bytes, sigsetsize 8); SIG_DFL runs no code of ours.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                signo,
+                dfl.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                8usize,
+            )
+        };
+        Errno::result(rc).map_err(|e| SysError::new("rt_sigaction SIG_DFL", e))?;
+    }
+    Ok(())
+}
