@@ -473,6 +473,47 @@ fn cgroups_are_visible_read_only() {
 }
 
 #[test]
+fn devices_sysctls_tmpfs_and_volumes() {
+    if !require_root() {
+        return;
+    }
+    let mut b = sh(
+        "stat -c '%A %u %g %t %T' /dev/fuse; cat /proc/sys/net/ipv4/ip_forward; \
+                    grep ' /run ' /proc/self/mountinfo | cut -d' ' -f6; stat -c %a /run; \
+                    cat /data/file; touch /data/new 2>&1; echo rw > /rw/out; \
+                    ip -o addr show lo | grep -c 127.0.0.1",
+    );
+    let d = b.path().to_path_buf();
+    std::fs::create_dir(d.join("vol")).unwrap();
+    std::fs::write(d.join("vol/file"), "volume\n").unwrap();
+    std::fs::create_dir(d.join("rwvol")).unwrap();
+    b.config["linux"]["devices"] = json!([
+        {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 438, "uid": 1000, "gid": 5}
+    ]);
+    b.config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    mounts.push(
+        json!({"destination": "/run", "type": "tmpfs", "source": "tmpfs",
+                       "options": ["nosuid", "nodev", "noexec", "mode=1700", "size=1m"]}),
+    );
+    mounts.push(json!({"destination": "/data", "type": "bind", "source": d.join("vol"), "options": ["rbind", "ro"]}));
+    mounts.push(json!({"destination": "/rw", "source": d.join("rwvol"), "options": ["bind"]}));
+    let o = b.run();
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(
+        o.stdout,
+        "crw-rw-rw- 1000 5 a e5\n1\nrw,nosuid,nodev,noexec,relatime\n1700\nvolume\n\
+         touch: /data/new: Read-only file system\n1\n",
+        "{o:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("rwvol/out")).unwrap(),
+        "rw\n"
+    );
+    assert!(!d.join("vol/new").exists());
+}
+
+#[test]
 fn missing_cwd_is_created() {
     if !require_root() {
         return;
