@@ -135,12 +135,16 @@ pub fn compile(spec: &LinuxSeccomp) -> Result<Vec<sock_filter>, Error> {
         "default action",
     )?;
 
-    // Rules per syscall number, in table order.
-    let mut per_nr: BTreeMap<u32, Vec<Rule>> = BTreeMap::new();
-    for sc in spec.syscalls().iter().flatten() {
+    // (number, entry) pairs in table order; each entry's conditions are
+    // stored once. A stable sort groups them by number, keeping the order.
+    let entries = spec.syscalls().as_deref().unwrap_or(&[]);
+    let mut conds: Vec<Vec<Cond>> = Vec::with_capacity(entries.len());
+    let mut actions: Vec<u32> = Vec::with_capacity(entries.len());
+    let mut pairs: Vec<(u32, u32)> = Vec::with_capacity(512);
+    for sc in entries {
         let first = sc.names().first().map(String::as_str).unwrap_or("");
-        let action = action_value(sc.action(), sc.errno_ret(), first)?;
-        let mut conds = Vec::new();
+        actions.push(action_value(sc.action(), sc.errno_ret(), first)?);
+        let mut cs = Vec::new();
         for a in sc.args().iter().flatten() {
             if a.index() > 5 {
                 return Err(Error::ArgIndex {
@@ -148,41 +152,50 @@ pub fn compile(spec: &LinuxSeccomp) -> Result<Vec<sock_filter>, Error> {
                     index: a.index(),
                 });
             }
-            conds.push(Cond {
+            cs.push(Cond {
                 index: a.index() as u32,
                 op: a.op(),
                 value: a.value(),
                 value_two: a.value_two().unwrap_or(0),
             });
         }
-        for name in sc.names() {
-            if let Some(nr) = syscall_number(name) {
-                per_nr.entry(nr).or_default().push(Rule {
-                    conds: conds.clone(),
-                    action,
-                });
-            }
-        }
+        let entry = conds.len() as u32;
+        conds.push(cs);
+        pairs.extend(
+            sc.names()
+                .iter()
+                .filter_map(|n| Some((syscall_number(n)?, entry))),
+        );
     }
+    pairs.sort_by_key(|p| p.0);
 
     // Simplify each syscall's rules to an outcome.
     let mut checks: Vec<(Vec<Rule>, u32)> = Vec::new();
-    let mut outcome_of: BTreeMap<u32, Outcome> = BTreeMap::new();
-    for (nr, mut rules) in per_nr {
+    let mut outcome_of: Vec<(u32, Outcome)> = Vec::new();
+    for group in pairs.chunk_by(|a, b| a.0 == b.0) {
+        let nr = group[0].0;
         // Everything after the first unconditional rule is dead.
         let mut fallthrough = default;
-        if let Some(i) = rules.iter().position(|r| r.conds.is_empty()) {
-            fallthrough = rules[i].action;
-            rules.truncate(i);
+        let mut live = group.len();
+        if let Some(i) = group.iter().position(|p| conds[p.1 as usize].is_empty()) {
+            fallthrough = actions[group[i].1 as usize];
+            live = i;
         }
         // Trailing conditional rules that lead where falling through leads
         // anyway need not be tested.
-        while rules.last().is_some_and(|r| r.action == fallthrough) {
-            rules.pop();
+        while live > 0 && actions[group[live - 1].1 as usize] == fallthrough {
+            live -= 1;
         }
-        let outcome = if rules.is_empty() {
+        let outcome = if live == 0 {
             Outcome::Ret(fallthrough)
         } else {
+            let rules: Vec<Rule> = group[..live]
+                .iter()
+                .map(|p| Rule {
+                    conds: conds[p.1 as usize].clone(),
+                    action: actions[p.1 as usize],
+                })
+                .collect();
             let key = (rules, fallthrough);
             let i = match checks.iter().position(|c| *c == key) {
                 Some(i) => i,
@@ -194,7 +207,7 @@ pub fn compile(spec: &LinuxSeccomp) -> Result<Vec<sock_filter>, Error> {
             Outcome::Check(i)
         };
         if outcome != Outcome::Ret(default) {
-            outcome_of.insert(nr, outcome);
+            outcome_of.push((nr, outcome));
         }
     }
 
@@ -211,7 +224,7 @@ pub fn compile(spec: &LinuxSeccomp) -> Result<Vec<sock_filter>, Error> {
             ranges.push((start, o));
         }
     };
-    for (&nr, &o) in &outcome_of {
+    for &(nr, o) in &outcome_of {
         set(nr, o, &mut ranges);
         set(nr + 1, Outcome::Ret(default), &mut ranges);
     }
