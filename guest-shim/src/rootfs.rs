@@ -108,12 +108,20 @@ pub fn build(spec: &Spec, root: &Path) -> Result<(), Error> {
     match mounts.iter().find(is_root) {
         Some(m) if m.typ().as_deref() == Some("overlay") => {
             let o = Options::parse(m.options().as_deref().unwrap_or(&[]));
+            let mut data = o.data;
+            if data.len() >= MAX_MOUNT_DATA
+                && let Some((dir, short)) = relative_overlay_data(&data)
+            {
+                nix::unistd::chdir(&dir)
+                    .map_err(|e| Error::step(format!("chdir {}", dir.display()), e))?;
+                data = short;
+            }
             mount(
                 Some("overlay"),
                 root,
                 Some("overlay"),
                 o.flags,
-                Some(o.data.as_str()),
+                Some(data.as_str()),
             )
             .map_err(|e| Error::step(format!("mount overlay on {}", root.display()), e))?;
         }
@@ -201,6 +209,53 @@ pub fn build(spec: &Spec, root: &Path) -> Result<(), Error> {
         .map_err(|e| Error::step(format!("make / {p}"), e))?;
     }
     Ok(())
+}
+
+/// mount(2) copies at most one page of options.
+const MAX_MOUNT_DATA: usize = 4096;
+
+/// Overlay options with many layers can exceed a page. overlayfs resolves
+/// relative layer paths against the caller's cwd at mount time, so the
+/// directory all paths share becomes the cwd and the paths relative to it
+/// (as containerd does). `None` if nothing is shared.
+fn relative_overlay_data(data: &str) -> Option<(PathBuf, String)> {
+    const KEYS: [&str; 3] = ["lowerdir=", "upperdir=", "workdir="];
+    let paths = || {
+        data.split(',')
+            .filter_map(|o| KEYS.iter().find_map(|k| o.strip_prefix(k)))
+            .flat_map(|v| v.split(':'))
+    };
+    let mut common: Option<PathBuf> = None;
+    for p in paths() {
+        let dir = Path::new(p).parent()?;
+        common = Some(match common {
+            None => dir.to_path_buf(),
+            Some(c) => c
+                .components()
+                .zip(dir.components())
+                .take_while(|(a, b)| a == b)
+                .map(|(a, _)| a)
+                .collect(),
+        });
+    }
+    let common = common.filter(|c| c != Path::new("/") && c.is_absolute())?;
+    let prefix = format!("{}/", common.display());
+    let short = data
+        .split(',')
+        .map(|o| match KEYS.iter().find(|k| o.starts_with(*k)) {
+            Some(k) => {
+                let v = &o[k.len()..];
+                let rel: Vec<&str> = v
+                    .split(':')
+                    .map(|p| p.strip_prefix(&prefix).unwrap_or(p))
+                    .collect();
+                format!("{k}{}", rel.join(":"))
+            }
+            None => o.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    Some((common, short))
 }
 
 /// `pivot_root(".", ".")` in the new root, then lazily detach the old root
@@ -750,6 +805,24 @@ fn readonly(root: BorrowedFd<'_>, p: &str) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_overlay_options_become_relative() {
+        let lower: Vec<String> = (0..3)
+            .map(|i| format!("/var/lib/wrun/layers/{i:064}/diff"))
+            .collect();
+        let data = format!(
+            "lowerdir={},upperdir=/var/lib/wrun/containers/c/upper,workdir=/var/lib/wrun/containers/c/work,index=off",
+            lower.join(":")
+        );
+        let (dir, short) = relative_overlay_data(&data).unwrap();
+        assert_eq!(dir, Path::new("/var/lib/wrun"));
+        assert!(short.starts_with(&format!("lowerdir=layers/{:064}/diff:", 0)));
+        assert!(
+            short.ends_with(",upperdir=containers/c/upper,workdir=containers/c/work,index=off")
+        );
+        assert_eq!(relative_overlay_data("lowerdir=/a/x:/b/y"), None);
+    }
 
     #[test]
     fn options_split_flags_propagation_and_data() {

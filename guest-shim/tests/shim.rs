@@ -514,6 +514,43 @@ fn devices_sysctls_tmpfs_and_volumes() {
 }
 
 #[test]
+fn overlay_with_options_longer_than_a_page() {
+    if !require_root() {
+        return;
+    }
+    let mut b = sh("cat /layer-39 /layer-0; ls /bin/busybox");
+    let d = b.path().to_path_buf();
+    // 40 extra layers in a directory with a long name: the options exceed
+    // a page, but not once relative to that directory.
+    let long = d.join("l".repeat(200));
+    let mut lowers = Vec::new();
+    for i in 0..40 {
+        let l = long.join(format!("{i:02}"));
+        std::fs::create_dir_all(&l).unwrap();
+        std::fs::write(l.join(format!("layer-{i}")), format!("{i}\n")).unwrap();
+        lowers.push(l.display().to_string());
+    }
+    symlink(d.join("lower"), long.join("base")).unwrap();
+    lowers.push(long.join("base").display().to_string());
+    for sub in ["upper", "work"] {
+        std::fs::create_dir(long.join(sub)).unwrap();
+    }
+    let opts = json!([
+        format!("lowerdir={}", lowers.join(":")),
+        format!("upperdir={}", long.join("upper").display()),
+        format!("workdir={}", long.join("work").display()),
+    ]);
+    assert!(opts.to_string().len() > 4096);
+    b.config["mounts"][0]["options"] = opts;
+    let o = b.run();
+    assert_eq!(
+        (o.code, o.stdout.as_str()),
+        (0, "39\n0\n/bin/busybox\n"),
+        "{o:?}"
+    );
+}
+
+#[test]
 fn missing_cwd_is_created() {
     if !require_root() {
         return;
