@@ -105,7 +105,7 @@ fn run(status: &mut Status) -> Result<i32, Error> {
         nix::unistd::sethostname(h).map_err(|e| Error::step(format!("sethostname {h}"), e))?;
     }
     let root = rootfs::root_path(&spec, &bundle)?;
-    rootfs::build(&spec, &root)?;
+    rootfs::build(&spec, &ns, &root)?;
 
     let tty = match &console {
         None => None,

@@ -38,6 +38,8 @@ use crate::Error;
 pub struct Namespaces {
     /// A UTS namespace is ours, so the hostname may be set.
     pub uts: bool,
+    /// A new mount namespace was made (required: the root is built in it).
+    pub mount: bool,
 }
 
 /// Unshare or join every namespace of the spec except pid.
@@ -71,6 +73,7 @@ pub fn namespaces(spec: &Spec) -> Result<Namespaces, Error> {
             None => {
                 unshare |= flag;
                 new_net |= flag == CloneFlags::CLONE_NEWNET;
+                out.mount |= flag == CloneFlags::CLONE_NEWNS;
             }
         }
     }
@@ -92,8 +95,14 @@ pub fn root_path(spec: &Spec, bundle: &Path) -> Result<PathBuf, Error> {
     Ok(bundle.join(root.path()))
 }
 
-/// Build the root and pivot into it.
-pub fn build(spec: &Spec, root: &Path) -> Result<(), Error> {
+/// Build the root and pivot into it. Only in a new mount namespace: every
+/// step would otherwise change the host's mount table.
+pub fn build(spec: &Spec, ns: &Namespaces, root: &Path) -> Result<(), Error> {
+    if !ns.mount {
+        return Err(Error::Spec(
+            "linux.namespaces must include a new mount namespace".into(),
+        ));
+    }
     mount(
         None::<&str>,
         "/",

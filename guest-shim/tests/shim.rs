@@ -361,6 +361,21 @@ fn setup_failure_is_125_with_the_step() {
 }
 
 #[test]
+fn a_mount_namespace_is_required() {
+    if !require_root() {
+        return;
+    }
+    let mut b = Bundle::new(&["true"]);
+    b.config["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "uts"}]);
+    let o = b.run();
+    assert_eq!(o.code, 125, "{o:?}");
+    assert_eq!(
+        o.status[0]["message"],
+        "invalid spec: linux.namespaces must include a new mount namespace"
+    );
+}
+
+#[test]
 fn signals_are_forwarded() {
     if !require_root() {
         return;
