@@ -20,3 +20,16 @@ pub struct Global {
           value_parser = ["error", "warn", "info", "debug", "trace"])]
     pub log_level: String,
 }
+
+/// Sends the libraries' `tracing` events at `level` and above to stderr.
+pub fn init_logging(level: &str) {
+    let max = level
+        .parse::<tracing::Level>()
+        .unwrap_or(tracing::Level::WARN);
+    tracing_subscriber::fmt()
+        .with_max_level(max)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}

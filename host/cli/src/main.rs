@@ -15,6 +15,7 @@ use clap::Parser;
 
 fn main() {
     let cli = cmd::Cli::parse();
+    global::init_logging(&cli.global.log_level);
     let code = match cli.execute() {
         Ok(code) => code,
         Err(err) => exit::report(&err),

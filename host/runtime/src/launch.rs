@@ -86,6 +86,7 @@ impl Runtime {
     /// Creates a container from `image`: claims its name, writes its
     /// bundle. Nothing runs yet.
     pub fn create(&self, cfg: &RunConfig, store: &Store, image: &Image) -> Result<ContainerState> {
+        let t0 = std::time::Instant::now();
         let id = ids::new_id().map_err(Error::io("/dev/urandom"))?;
         let dir = self.containers.dir(&id);
         fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
@@ -112,7 +113,10 @@ impl Runtime {
             auto_remove: cfg.auto_remove,
         };
         match self.write_bundle(state, cfg, store, image) {
-            Ok(state) => Ok(state),
+            Ok(state) => {
+                tracing::debug!(elapsed = ?t0.elapsed(), id = %state.id, "bundle written");
+                Ok(state)
+            }
             Err(e) => {
                 let _ = fs::remove_dir_all(&dir);
                 let _ = self.containers.release_name(&name, &id);
@@ -200,8 +204,10 @@ impl Runtime {
         attach: Attach,
         signals: &SignalProxy,
     ) -> Result<i32> {
+        let t0 = std::time::Instant::now();
         let cgroup = Cgroup::create(layout, &state.id, resources)?;
         state.cgroups = cgroup.dirs().to_vec();
+        tracing::debug!(elapsed = ?t0.elapsed(), dirs = ?state.cgroups, "cgroup created");
         let dir = self.containers.dir(&state.id);
 
         let (status_read, status_write) =
@@ -262,6 +268,7 @@ impl Runtime {
             shim: self.shim.clone(),
             source,
         })?;
+        tracing::debug!(elapsed = ?t0.elapsed(), pid = child.pid.as_raw(), "shim spawned");
         drop(cmd);
         drop(status_write);
         drop(console_theirs);
@@ -278,6 +285,7 @@ impl Runtime {
             Ok(n) if n > 0 => serde_json::from_str::<StatusLine>(line.trim()).ok(),
             _ => None,
         };
+        tracing::debug!(elapsed = ?t0.elapsed(), report = line.trim(), "shim reported");
         match report {
             Some(StatusLine::Started { .. }) => {}
             Some(StatusLine::Error { code, message }) => {
@@ -304,6 +312,7 @@ impl Runtime {
             _ => None,
         };
         let code = wait_code(child.pid)?;
+        tracing::debug!(elapsed = ?t0.elapsed(), code, "shim exited");
         if let Some(relay) = relay {
             relay.finish();
         }
@@ -313,7 +322,9 @@ impl Runtime {
     /// Records the exit and removes what the container no longer needs:
     /// always its cgroup; with `--rm` everything.
     fn finish(&self, state: &mut ContainerState, code: Option<i32>) -> Result<()> {
+        let t0 = std::time::Instant::now();
         let cgroups = cgroup::remove_dirs(&state.cgroups);
+        tracing::debug!(elapsed = ?t0.elapsed(), "cgroup removed");
         if state.auto_remove {
             self.containers.remove(state)?;
             return cgroups;
