@@ -121,6 +121,7 @@ fn run(status: &mut Status) -> Result<i32, Error> {
                 wrun_sys::pty::set_window_size(std::os::fd::AsFd::as_fd(&pty.master), &ws)?;
             }
             wrun_sys::fd::send_fd(sock, std::os::fd::AsFd::as_fd(&pty.master), b"pty")?;
+            rootfs::bind_console(pty.number)?;
             Some(pty.slave)
         }
     };

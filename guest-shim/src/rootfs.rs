@@ -220,6 +220,30 @@ pub fn build(spec: &Spec, ns: &Namespaces, root: &Path) -> Result<(), Error> {
     Ok(())
 }
 
+/// Make `/dev/console` the container's terminal, as runc does: the pty
+/// slave bind-mounted on an empty file (after pivot_root, in the
+/// container's own devpts).
+pub fn bind_console(number: u32) -> Result<(), Error> {
+    let slave = format!("/dev/pts/{number}");
+    let console = "/dev/console";
+    match nix::fcntl::open(
+        console,
+        OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+        Mode::empty(),
+    ) {
+        Ok(_) => {}
+        Err(e) => return Err(Error::step(format!("create {console}"), e)),
+    }
+    mount(
+        Some(slave.as_str()),
+        console,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| Error::step(format!("bind {slave} on {console}"), e))
+}
+
 /// mount(2) copies at most one page of options.
 const MAX_MOUNT_DATA: usize = 4096;
 

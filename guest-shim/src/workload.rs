@@ -65,6 +65,7 @@ pub struct Plan {
     user: ExecUser,
     caps: Option<Caps>,
     rlimits: Vec<(Resource, u64, u64)>,
+    oom_score_adj: Option<i32>,
     no_new_privs: bool,
     seccomp: Option<(Vec<libc::sock_filter>, u32)>,
     /// Where the seccomp listener goes (`WRUN_SECCOMP_FD`), if the filter has one.
@@ -207,6 +208,7 @@ pub fn plan(
         user,
         caps,
         rlimits,
+        oom_score_adj: process.oom_score_adj(),
         no_new_privs: process.no_new_privileges().unwrap_or(false),
         seccomp,
         listener_sock,
@@ -258,6 +260,14 @@ fn child(plan: &mut Plan) -> Result<Infallible, Error> {
     }
     for &(res, soft, hard) in &plan.rlimits {
         set_rlimit(res, soft, hard)?;
+    }
+    if let Some(adj) = plan.oom_score_adj {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| {
+            Error::step(
+                format!("write oom_score_adj {adj}"),
+                Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+            )
+        })?;
     }
     match nix::unistd::chdir(&plan.cwd) {
         Ok(()) => {}

@@ -608,7 +608,9 @@ fn terminal_gets_a_pty_from_the_container_devpts() {
     if !require_root() {
         return;
     }
-    let mut b = sh("tty; stty size");
+    let mut b =
+        sh("tty; stty size; stat -c %t:%T /dev/console /dev/pts/0; cat /proc/self/oom_score_adj");
+    b.config["process"]["oomScoreAdj"] = json!(300);
     b.config["process"]["terminal"] = json!(true);
     b.config["process"]["consoleSize"] = json!({"height": 33, "width": 77});
     let (ours, theirs) = UnixStream::pair().unwrap();
@@ -627,6 +629,8 @@ fn terminal_gets_a_pty_from_the_container_devpts() {
     assert_eq!(o.code, 0, "{o:?}");
     assert!(out.contains("/dev/pts/0\r\n"), "{out:?}");
     assert!(out.contains("33 77\r\n"), "{out:?}");
+    // /dev/console is the same pty (major 136), and oomScoreAdj applied.
+    assert!(out.contains("88:0\r\n88:0\r\n300\r\n"), "{out:?}");
 }
 
 #[test]

@@ -1,10 +1,10 @@
 //! seccomp filters as data: Docker's default profile, a BPF generator and the
 //! installer.
 //!
-//! A filter is described by an OCI [`LinuxSeccomp`] (a table of syscall
+//! A filter is described by an OCI [`LinuxSeccomp`](oci_spec::runtime::LinuxSeccomp) (a table of syscall
 //! names, actions and argument conditions). [`docker_default`] produces the
 //! table Docker applies for a given capability set; [`compile`] turns any
-//! table into a classic-BPF program for x86_64 (see seccomp(2)); [`install`]
+//! table into a classic-BPF program for x86_64 (see seccomp(2)); [`install()`]
 //! loads it with the seccomp(2) system call and, for
 //! [`flags::NEW_LISTENER`], returns the user-notification listener fd
 //! (seccomp_unotify(2)) that the policy layer reads.
