@@ -122,6 +122,60 @@ mod tests {
     }
 
     #[test]
+    fn kernel_accepts_far_jumps() {
+        use oci_spec::runtime::{LinuxSeccompArgBuilder, LinuxSeccompOperator};
+        // One argument rule for each of 300 syscalls: most jumps need a
+        // trampoline. Values no real call uses, so the child is unaffected,
+        // except `close(12345)`, which the filter answers with EXDEV.
+        let names: Vec<&str> = crate::seccomp::syscalls_x86_64::SYSCALLS
+            .iter()
+            .map(|s| s.0)
+            .filter(|n| *n != "close")
+            .take(299)
+            .chain(["close"])
+            .collect();
+        let rules = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let mut s = LinuxSyscall::default();
+                s.set_names(vec![n.to_string()]);
+                s.set_action(LinuxSeccompAction::ScmpActErrno);
+                s.set_errno_ret(Some(libc::EXDEV as u32));
+                let arg = LinuxSeccompArgBuilder::default()
+                    .index(0usize)
+                    .op(LinuxSeccompOperator::ScmpCmpEq)
+                    .value(if *n == "close" {
+                        12345u64
+                    } else {
+                        20000 + i as u64
+                    })
+                    .build()
+                    .unwrap();
+                s.set_args(Some(vec![arg]));
+                s
+            })
+            .collect();
+        let mut t = LinuxSeccomp::default();
+        t.set_default_action(LinuxSeccompAction::ScmpActAllow);
+        t.set_syscalls(Some(rules));
+        let prog = compile(&t).unwrap();
+        assert!(prog.len() > 1000);
+        let code = in_child(|| {
+            nix::sys::prctl::set_no_new_privs().unwrap();
+            install(&prog, 0).unwrap();
+            // SAFETY: closing a descriptor number nothing uses.
+            let rc = unsafe { libc::close(12345) };
+            if rc == -1 && nix::errno::Errno::last() == nix::errno::Errno::EXDEV {
+                0
+            } else {
+                1
+            }
+        });
+        assert_eq!(code, 0);
+    }
+
+    #[test]
     fn new_listener_returns_an_fd() {
         let prog = uname_denied(LinuxSeccompAction::ScmpActNotify);
         assert!(
