@@ -411,7 +411,7 @@ fn prop(o: &mut Options, f: MsFlags) -> (MsFlags, MsFlags) {
 /// symlink is followed, inside the root, to where its target would be, and
 /// that is created instead (as runc's securejoin does).
 fn ensure(root: BorrowedFd<'_>, dest: &Path, file: bool) -> Result<OwnedFd, Error> {
-    let mut dest = dest.to_path_buf();
+    let mut dest = lexical(dest);
     // Linux's own limit on symlinks followed in one lookup.
     for _ in 0..40 {
         match open_in_root(root, &dest, OFlag::O_PATH, Mode::empty()) {
@@ -428,7 +428,7 @@ fn ensure(root: BorrowedFd<'_>, dest: &Path, file: bool) -> Result<OwnedFd, Erro
         if let Ok(target) = nix::fcntl::readlinkat(&pfd, name.as_os_str()) {
             // `parent` is where the link lives; an absolute target starts
             // again at the root (open_in_root treats it so).
-            dest = parent.join(target);
+            dest = lexical(&parent.join(target));
             continue;
         }
         if file {
@@ -458,6 +458,22 @@ fn ensure(root: BorrowedFd<'_>, dest: &Path, file: bool) -> Result<OwnedFd, Erro
         format!("resolve {}", dest.display()),
         Errno::ELOOP,
     ))
+}
+
+/// `path` made absolute with `.` and `..` applied lexically, never above
+/// `/` (as RESOLVE_IN_ROOT treats `..` at the root).
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    out
 }
 
 /// `mkdir -p` inside the root; returns the directory opened `O_PATH`.
@@ -855,6 +871,13 @@ mod tests {
             short.ends_with(",upperdir=containers/c/upper,workdir=containers/c/work,index=off")
         );
         assert_eq!(relative_overlay_data("lowerdir=/a/x:/b/y"), None);
+    }
+
+    #[test]
+    fn lexical_paths_stay_under_the_root() {
+        assert_eq!(lexical(Path::new("/etc/../../../x/./y")), Path::new("/x/y"));
+        assert_eq!(lexical(Path::new("etc/hosts")), Path::new("/etc/hosts"));
+        assert_eq!(lexical(Path::new("/a/b/../c")), Path::new("/a/c"));
     }
 
     #[test]

@@ -581,8 +581,14 @@ fn bind_through_hostile_symlink_stays_inside() {
     if !require_root() {
         return;
     }
-    let b0 = sh("cat /etc/hosts");
+    let b0 = sh("cat /etc/hosts /etc/resolv.conf");
     let d = b0.path().to_path_buf();
+    // A relative link climbing out, and a directory that does not exist.
+    symlink(
+        "../../../../../../../outside/dir/resolv",
+        d.join("lower/etc/resolv.conf"),
+    )
+    .unwrap();
     let host_target = d.join("host-file");
     std::fs::write(&host_target, "HOST\n").unwrap();
     std::fs::write(d.join("bind-src"), "BIND\n").unwrap();
@@ -595,8 +601,13 @@ fn bind_through_hostile_symlink_stays_inside() {
     b.config["mounts"].as_array_mut().unwrap().push(json!({
         "destination": "/etc/hosts", "type": "bind", "source": d.join("bind-src"), "options": ["rbind", "ro"]
     }));
+    b.config["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/etc/resolv.conf", "type": "bind", "source": d.join("bind-src"), "options": ["bind"]
+    }));
     let o = b.run();
-    assert_eq!((o.code, o.stdout.as_str()), (0, "BIND\n"), "{o:?}");
+    assert_eq!((o.code, o.stdout.as_str()), (0, "BIND\nBIND\n"), "{o:?}");
+    assert!(d.join("upper/outside/dir/resolv").exists());
+    assert!(!Path::new("/outside").exists());
     assert_eq!(std::fs::read_to_string(&host_target).unwrap(), "HOST\n");
     // The destination was created inside the root (in the overlay's upper dir).
     let inside: PathBuf = d.join("upper").join(host_target.strip_prefix("/").unwrap());
