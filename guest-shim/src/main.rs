@@ -66,7 +66,7 @@ fn run(status: &mut Status) -> Result<i32, Error> {
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&all), Some(&mut old_mask))
         .map_err(|e| Error::step("sigprocmask", e))?;
     // Modes of created nodes and directories are exactly as asked.
-    let old_umask = umask(Mode::empty());
+    umask(Mode::empty());
 
     let bundle = std::env::args_os()
         .nth(1)
@@ -126,7 +126,7 @@ fn run(status: &mut Status) -> Result<i32, Error> {
         }
     };
     drop(console);
-    let plan = workload::plan(&spec, tty, listener_sock, old_mask, old_umask)?;
+    let plan = workload::plan(&spec, tty, listener_sock, old_mask)?;
     drop(spec);
     let pid = workload::start(plan)?;
     status.started(pid.as_raw());

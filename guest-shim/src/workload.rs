@@ -72,8 +72,9 @@ pub struct Plan {
     listener_sock: Option<UnixStream>,
     /// The pty slave, with `process.terminal`.
     pub tty: Option<OwnedFd>,
-    /// The shim's signal mask and umask before setup, restored for the workload.
+    /// The shim's signal mask before setup, restored for the workload.
     sigmask: SigSet,
+    /// `process.user.umask`, or 022 as runc and Docker give.
     umask: Mode,
 }
 
@@ -121,7 +122,6 @@ pub fn plan(
     tty: Option<OwnedFd>,
     listener_sock: Option<UnixStream>,
     sigmask: SigSet,
-    old_umask: Mode,
 ) -> Result<Plan, Error> {
     let process = spec
         .process()
@@ -214,7 +214,7 @@ pub fn plan(
         listener_sock,
         tty,
         sigmask,
-        umask: old_umask,
+        umask: Mode::from_bits_truncate(process.user().umask().unwrap_or(0o022)),
     })
 }
 
@@ -252,6 +252,8 @@ pub fn start(mut plan: Plan) -> Result<Pid, Error> {
 
 fn child(plan: &mut Plan) -> Result<Infallible, Error> {
     nix::unistd::setsid().map_err(|e| Error::step("setsid", e))?;
+    // The shim runs with umask 0; the workload (and a cwd made for it) not.
+    umask(plan.umask);
     if let Some(tty) = plan.tty.take() {
         wrun_sys::pty::set_controlling_terminal(tty.as_fd())?;
         for f in [dup2_stdin, dup2_stdout, dup2_stderr] {
@@ -331,7 +333,6 @@ fn child(plan: &mut Plan) -> Result<Infallible, Error> {
     }
     let exe = lookup(&plan.arg0, &plan.path_env)?;
     wrun_sys::fs::close_range(3, u32::MAX, wrun_sys::fs::close_range_flags::CLOEXEC)?;
-    umask(plan.umask);
     wrun_sys::process::reset_signal_dispositions()?;
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&plan.sigmask), None)
         .map_err(|e| Error::step("sigprocmask", e))?;

@@ -570,10 +570,14 @@ fn missing_cwd_is_created() {
     if !require_root() {
         return;
     }
-    let mut b = sh("pwd");
+    let mut b = sh("pwd; stat -c %a /new/work; umask");
     b.config["process"]["cwd"] = json!("/new/work");
     let o = b.run();
-    assert_eq!((o.code, o.stdout.as_str()), (0, "/new/work\n"), "{o:?}");
+    assert_eq!(
+        (o.code, o.stdout.as_str()),
+        (0, "/new/work\n755\n0022\n"),
+        "{o:?}"
+    );
 }
 
 #[test]
