@@ -97,6 +97,8 @@ fn run(status: &mut Status) -> Result<i32, Error> {
     };
     let listener_sock = inherited("WRUN_SECCOMP_FD")?;
 
+    // Decided before anything changes: a spec the shim cannot follow fails here.
+    let steps = rootfs::plan(&spec)?;
     let ns = rootfs::namespaces(&spec)?;
     if let Some(h) = spec.hostname() {
         if !ns.uts {
@@ -105,7 +107,7 @@ fn run(status: &mut Status) -> Result<i32, Error> {
         nix::unistd::sethostname(h).map_err(|e| Error::step(format!("sethostname {h}"), e))?;
     }
     let root = rootfs::root_path(&spec, &bundle)?;
-    rootfs::build(&spec, &ns, &root)?;
+    rootfs::apply(&steps, &root)?;
 
     let tty = match &console {
         None => None,

@@ -17,6 +17,11 @@
 //!    paths (bind-remounted read-only);
 //! 6. `pivot_root(".", ".")`, then detach the old root stacked on top;
 //! 7. remount `/` read-only if `root.readonly`.
+//!
+//! Steps 2–7 are first decided from the spec alone ([`plan`], pure and
+//! unit-tested without root: order, flags, merged device list, errors),
+//! then performed ([`apply`]); a spec the shim cannot follow fails before
+//! anything has changed.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
@@ -38,8 +43,6 @@ use crate::Error;
 pub struct Namespaces {
     /// A UTS namespace is ours, so the hostname may be set.
     pub uts: bool,
-    /// A new mount namespace was made (required: the root is built in it).
-    pub mount: bool,
 }
 
 /// Unshare or join every namespace of the spec except pid.
@@ -73,7 +76,6 @@ pub fn namespaces(spec: &Spec) -> Result<Namespaces, Error> {
             None => {
                 unshare |= flag;
                 new_net |= flag == CloneFlags::CLONE_NEWNET;
-                out.mount |= flag == CloneFlags::CLONE_NEWNS;
             }
         }
     }
@@ -95,44 +97,120 @@ pub fn root_path(spec: &Spec, bundle: &Path) -> Result<PathBuf, Error> {
     Ok(bundle.join(root.path()))
 }
 
-/// Build the root and pivot into it. Only in a new mount namespace: every
-/// step would otherwise change the host's mount table.
-pub fn build(spec: &Spec, ns: &Namespaces, root: &Path) -> Result<(), Error> {
-    if !ns.mount {
+/// A device node to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// Where, inside the root.
+    pub path: PathBuf,
+    /// Character, block or FIFO.
+    pub kind: SFlag,
+    /// Permission bits.
+    pub mode: u32,
+    /// Major and minor, as `makedev` gives them.
+    pub dev: u64,
+    /// Owner, when not root.
+    pub owner: Option<(u32, u32)>,
+}
+
+/// One step of building the container's root, decided from the spec alone,
+/// so that order, flags and data are unit-tested without root; [`apply`]
+/// performs them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Make `/` recursively private.
+    MakePrivate,
+    /// Mount the overlay on the root path.
+    Overlay {
+        /// Mount flags.
+        flags: MsFlags,
+        /// `lowerdir=…,upperdir=…,workdir=…`.
+        data: String,
+    },
+    /// Bind the plain root directory on itself.
+    BindRoot,
+    /// A file system mount inside the root.
+    Mount {
+        /// Destination inside the root.
+        dest: PathBuf,
+        /// File system type.
+        fstype: String,
+        /// Source (the type when the spec gives none).
+        source: String,
+        /// Mount flags.
+        flags: MsFlags,
+        /// File-system options.
+        data: String,
+        /// Propagation changes applied afterwards.
+        propagation: Vec<MsFlags>,
+    },
+    /// A bind mount of a host path inside the root.
+    Bind {
+        /// Destination inside the root.
+        dest: PathBuf,
+        /// Host path.
+        source: PathBuf,
+        /// `MS_REC` for rbind.
+        recursive: bool,
+        /// Flags set by a remount after the bind (`ro`, `nosuid`, …).
+        remount: MsFlags,
+        /// Propagation changes applied afterwards.
+        propagation: Vec<MsFlags>,
+    },
+    /// `/sys/fs/cgroup` (see [`mount_cgroup`]).
+    Cgroup {
+        /// Destination inside the root.
+        dest: PathBuf,
+        /// Mount flags.
+        flags: MsFlags,
+    },
+    /// Device nodes (defaults merged with `linux.devices`).
+    Devices(Vec<Device>),
+    /// `/dev/fd`, `/dev/std*`, `/dev/ptmx`, `/dev/core`.
+    DevSymlinks,
+    /// Write one sysctl.
+    Sysctl {
+        /// Dotted name.
+        key: String,
+        /// Value.
+        value: String,
+    },
+    /// Hide a path.
+    Mask(PathBuf),
+    /// Make a path read-only.
+    ReadOnly(PathBuf),
+    /// pivot_root into the root and detach the old one.
+    Pivot,
+    /// Remount `/` read-only.
+    RootReadOnly,
+    /// Propagation of `/` after the pivot.
+    RootPropagation(MsFlags),
+}
+
+/// The steps for a spec, in order (module docs). Fails on what the shim
+/// cannot do before anything is changed.
+pub fn plan(spec: &Spec) -> Result<Vec<Step>, Error> {
+    let linux = spec.linux().as_ref();
+    let new_mount_ns = linux
+        .and_then(|l| l.namespaces().as_ref())
+        .into_iter()
+        .flatten()
+        .any(|n| n.typ() == LinuxNamespaceType::Mount && n.path().is_none());
+    if !new_mount_ns {
+        // Every step would otherwise change the host's mount table.
         return Err(Error::Spec(
             "linux.namespaces must include a new mount namespace".into(),
         ));
     }
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .map_err(|e| Error::step("make / rprivate", e))?;
-
+    let mut steps = vec![Step::MakePrivate];
     let mounts = spec.mounts().as_deref().unwrap_or(&[]);
     let is_root = |m: &&Mount| m.destination() == Path::new("/");
-    match mounts.iter().find(is_root) {
+    steps.push(match mounts.iter().find(is_root) {
         Some(m) if m.typ().as_deref() == Some("overlay") => {
             let o = Options::parse(m.options().as_deref().unwrap_or(&[]));
-            let mut data = o.data;
-            if data.len() >= MAX_MOUNT_DATA
-                && let Some((dir, short)) = relative_overlay_data(&data)
-            {
-                nix::unistd::chdir(&dir)
-                    .map_err(|e| Error::step(format!("chdir {}", dir.display()), e))?;
-                data = short;
+            Step::Overlay {
+                flags: o.flags,
+                data: o.data,
             }
-            mount(
-                Some("overlay"),
-                root,
-                Some("overlay"),
-                o.flags,
-                Some(data.as_str()),
-            )
-            .map_err(|e| Error::step(format!("mount overlay on {}", root.display()), e))?;
         }
         Some(m) => {
             return Err(Error::Spec(format!(
@@ -140,65 +218,48 @@ pub fn build(spec: &Spec, ns: &Namespaces, root: &Path) -> Result<(), Error> {
                 m.typ()
             )));
         }
-        None => {
-            mount(
-                Some(root),
-                root,
-                None::<&str>,
-                MsFlags::MS_BIND | MsFlags::MS_REC,
-                None::<&str>,
-            )
-            .map_err(|e| Error::step(format!("bind {} on itself", root.display()), e))?;
-        }
-    }
-    let rootfd = nix::fcntl::open(
-        root,
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| Error::step(format!("open root {}", root.display()), e))?;
-    let rootfd = rootfd.as_fd();
-
+        None => Step::BindRoot,
+    });
     for m in mounts.iter().filter(|m| !is_root(m)) {
-        mount_one(rootfd, m)?;
+        steps.push(mount_step(m)?);
     }
-
-    let linux = spec.linux().as_ref();
-    devices(
-        rootfd,
+    steps.push(Step::Devices(device_list(
         linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]),
-    )?;
-    dev_symlinks(rootfd)?;
-    if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()) {
-        for (k, v) in sysctl {
-            write_sysctl(rootfd, k, v)?;
-        }
+    )));
+    steps.push(Step::DevSymlinks);
+    // Before the read-only paths: /proc/sys is one of them.
+    let mut sysctls: Vec<(&String, &String)> = linux
+        .and_then(|l| l.sysctl().as_ref())
+        .into_iter()
+        .flatten()
+        .collect();
+    sysctls.sort();
+    for (k, v) in sysctls {
+        steps.push(Step::Sysctl {
+            key: k.clone(),
+            value: v.clone(),
+        });
     }
     for p in linux
         .and_then(|l| l.masked_paths().as_deref())
         .unwrap_or(&[])
     {
-        mask(rootfd, p)?;
+        steps.push(Step::Mask(p.into()));
     }
     for p in linux
         .and_then(|l| l.readonly_paths().as_deref())
         .unwrap_or(&[])
     {
-        readonly(rootfd, p)?;
+        steps.push(Step::ReadOnly(p.into()));
     }
-
-    pivot(root)?;
+    steps.push(Step::Pivot);
     if spec
         .root()
         .as_ref()
         .and_then(|r| r.readonly())
         .unwrap_or(false)
     {
-        let st = nix::sys::statvfs::statvfs("/").map_err(|e| Error::step("statvfs /", e))?;
-        let flags =
-            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | kept_flags(st.flags());
-        mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
-            .map_err(|e| Error::step("remount / read-only", e))?;
+        steps.push(Step::RootReadOnly);
     }
     if let Some(p) = linux.and_then(|l| l.rootfs_propagation().as_deref()) {
         let flags = match p {
@@ -208,14 +269,197 @@ pub fn build(spec: &Spec, ns: &Namespaces, root: &Path) -> Result<(), Error> {
             "unbindable" | "runbindable" => MsFlags::MS_UNBINDABLE,
             other => return Err(Error::Spec(format!("rootfsPropagation {other:?}"))),
         };
-        mount(
-            None::<&str>,
-            "/",
-            None::<&str>,
-            flags | MsFlags::MS_REC,
-            None::<&str>,
+        steps.push(Step::RootPropagation(flags | MsFlags::MS_REC));
+    }
+    Ok(steps)
+}
+
+/// One entry of `mounts`, with OCI semantics: a bind when the type is
+/// `bind` or the options say `bind`/`rbind`.
+fn mount_step(m: &Mount) -> Result<Step, Error> {
+    let o = Options::parse(m.options().as_deref().unwrap_or(&[]));
+    let dest = m.destination().clone();
+    if !dest.is_absolute() {
+        return Err(Error::Spec(format!(
+            "mount destination {} is not absolute",
+            dest.display()
+        )));
+    }
+    let typ = m.typ().as_deref().unwrap_or("bind");
+    if o.flags.contains(MsFlags::MS_BIND) || typ == "bind" {
+        let source = m.source().clone().ok_or_else(|| {
+            Error::Spec(format!("bind mount on {} has no source", dest.display()))
+        })?;
+        return Ok(Step::Bind {
+            dest,
+            source,
+            recursive: o.flags.contains(MsFlags::MS_REC),
+            remount: o.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT),
+            propagation: o.propagation,
+        });
+    }
+    if typ == "cgroup" {
+        return Ok(Step::Cgroup {
+            dest,
+            flags: o.flags,
+        });
+    }
+    Ok(Step::Mount {
+        dest,
+        fstype: typ.to_owned(),
+        source: m
+            .source()
+            .as_ref()
+            .map_or_else(|| typ.to_owned(), |s| s.display().to_string()),
+        flags: o.flags,
+        data: o.data,
+        propagation: o.propagation,
+    })
+}
+
+/// Docker's default nodes, then `linux.devices` (which may replace them).
+fn device_list(extra: &[oci_spec::runtime::LinuxDevice]) -> Vec<Device> {
+    let mut out: Vec<Device> = DEFAULT_DEVICES
+        .iter()
+        .map(|&(name, major, minor)| Device {
+            path: Path::new("/dev").join(name),
+            kind: SFlag::S_IFCHR,
+            mode: 0o666,
+            dev: makedev(major, minor),
+            owner: None,
+        })
+        .filter(|d| !extra.iter().any(|e| e.path() == &d.path))
+        .collect();
+    for d in extra {
+        let kind = match d.typ() {
+            LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
+            LinuxDeviceType::B => SFlag::S_IFBLK,
+            LinuxDeviceType::P => SFlag::S_IFIFO,
+            LinuxDeviceType::A => continue,
+        };
+        let owner = (d.uid().unwrap_or(0), d.gid().unwrap_or(0));
+        out.push(Device {
+            path: d.path().clone(),
+            kind,
+            mode: d.file_mode().unwrap_or(0o666),
+            dev: makedev(d.major() as u64, d.minor() as u64),
+            owner: (owner != (0, 0)).then_some(owner),
+        });
+    }
+    out
+}
+
+/// Perform the steps of [`plan`] for the root at `root`.
+pub fn apply(steps: &[Step], root: &Path) -> Result<(), Error> {
+    let mut rootfd: Option<OwnedFd> = None;
+    let open_root = || {
+        nix::fcntl::open(
+            root,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
         )
-        .map_err(|e| Error::step(format!("make / {p}"), e))?;
+        .map_err(|e| Error::step(format!("open root {}", root.display()), e))
+    };
+    for step in steps {
+        let fd = || {
+            rootfd
+                .as_ref()
+                .map(|f| f.as_fd())
+                .ok_or_else(|| Error::Spec(format!("{step:?} comes before the root is mounted")))
+        };
+        match step {
+            Step::MakePrivate => mount(
+                None::<&str>,
+                "/",
+                None::<&str>,
+                MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+                None::<&str>,
+            )
+            .map_err(|e| Error::step("make / rprivate", e))?,
+            Step::Overlay { flags, data } => {
+                let mut data = data.clone();
+                if data.len() >= MAX_MOUNT_DATA
+                    && let Some((dir, short)) = relative_overlay_data(&data)
+                {
+                    nix::unistd::chdir(&dir)
+                        .map_err(|e| Error::step(format!("chdir {}", dir.display()), e))?;
+                    data = short;
+                }
+                mount(
+                    Some("overlay"),
+                    root,
+                    Some("overlay"),
+                    *flags,
+                    Some(data.as_str()),
+                )
+                .map_err(|e| Error::step(format!("mount overlay on {}", root.display()), e))?;
+                rootfd = Some(open_root()?);
+            }
+            Step::BindRoot => {
+                mount(
+                    Some(root),
+                    root,
+                    None::<&str>,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    None::<&str>,
+                )
+                .map_err(|e| Error::step(format!("bind {} on itself", root.display()), e))?;
+                rootfd = Some(open_root()?);
+            }
+            Step::Mount {
+                dest,
+                fstype,
+                source,
+                flags,
+                data,
+                propagation,
+            } => {
+                let target = ensure(fd()?, dest, false)?;
+                mount(
+                    Some(source.as_str()),
+                    fd_path(target.as_fd()).as_str(),
+                    Some(fstype.as_str()),
+                    *flags,
+                    Some(data.as_str()),
+                )
+                .map_err(|e| Error::step(format!("mount {fstype} on {}", dest.display()), e))?;
+                set_propagation(fd()?, dest, propagation)?;
+            }
+            Step::Bind {
+                dest,
+                source,
+                recursive,
+                remount,
+                propagation,
+            } => {
+                bind(fd()?, dest, source, *recursive, *remount)?;
+                set_propagation(fd()?, dest, propagation)?;
+            }
+            Step::Cgroup { dest, flags } => mount_cgroup(fd()?, dest, *flags)?,
+            Step::Devices(list) => devices(fd()?, list)?,
+            Step::DevSymlinks => dev_symlinks(fd()?)?,
+            Step::Sysctl { key, value } => write_sysctl(fd()?, key, value)?,
+            Step::Mask(p) => mask(fd()?, p)?,
+            Step::ReadOnly(p) => readonly(fd()?, p)?,
+            Step::Pivot => {
+                pivot(root)?;
+                rootfd = None;
+            }
+            Step::RootReadOnly => {
+                let st =
+                    nix::sys::statvfs::statvfs("/").map_err(|e| Error::step("statvfs /", e))?;
+                let flags = MsFlags::MS_BIND
+                    | MsFlags::MS_REMOUNT
+                    | MsFlags::MS_RDONLY
+                    | kept_flags(st.flags());
+                mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
+                    .map_err(|e| Error::step("remount / read-only", e))?;
+            }
+            Step::RootPropagation(flags) => {
+                mount(None::<&str>, "/", None::<&str>, *flags, None::<&str>)
+                    .map_err(|e| Error::step(format!("set propagation of / ({flags:?})"), e))?;
+            }
+        }
     }
     Ok(())
 }
@@ -509,75 +753,68 @@ fn mkdir_all(root: BorrowedFd<'_>, dir: &Path) -> Result<OwnedFd, Error> {
     Ok(cur)
 }
 
-/// One entry of `mounts`, with OCI semantics.
-fn mount_one(root: BorrowedFd<'_>, m: &Mount) -> Result<(), Error> {
-    let o = Options::parse(m.options().as_deref().unwrap_or(&[]));
-    let dest = m.destination();
-    let bind = o.flags.contains(MsFlags::MS_BIND) || m.typ().as_deref() == Some("bind");
-    let typ = m.typ().as_deref().unwrap_or("bind");
-    let source = m.source().as_deref();
-    if bind {
-        let src = source.ok_or_else(|| {
-            Error::Spec(format!("bind mount on {} has no source", dest.display()))
-        })?;
-        let is_file = std::fs::metadata(src).map(|md| !md.is_dir()).map_err(|e| {
-            Error::step(
-                format!("stat bind source {}", src.display()),
-                Errno::from_raw(e.raw_os_error().unwrap_or(0)),
-            )
-        })?;
-        let target = ensure(root, dest, is_file)?;
-        let what = || format!("mount bind {} on {}", src.display(), dest.display());
-        let flags = MsFlags::MS_BIND | (o.flags & MsFlags::MS_REC);
+/// Bind a host path inside the root, then remount it with the extra flags
+/// (a bind ignores all flags but `MS_REC`).
+fn bind(
+    root: BorrowedFd<'_>,
+    dest: &Path,
+    src: &Path,
+    recursive: bool,
+    remount: MsFlags,
+) -> Result<(), Error> {
+    let is_file = std::fs::metadata(src).map(|md| !md.is_dir()).map_err(|e| {
+        Error::step(
+            format!("stat bind source {}", src.display()),
+            Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+        )
+    })?;
+    let target = ensure(root, dest, is_file)?;
+    let what = || format!("mount bind {} on {}", src.display(), dest.display());
+    let flags = if recursive {
+        MsFlags::MS_BIND | MsFlags::MS_REC
+    } else {
+        MsFlags::MS_BIND
+    };
+    mount(
+        Some(src),
+        fd_path(target.as_fd()).as_str(),
+        None::<&str>,
+        flags,
+        None::<&str>,
+    )
+    .map_err(|e| Error::step(what(), e))?;
+    if !remount.is_empty() {
+        // Re-open: the old fd names the directory under the new mount.
+        let top = open_in_root(root, dest, OFlag::O_PATH, Mode::empty())?;
+        let st = fstatvfs(&top).map_err(|e| Error::step(what(), e))?;
+        let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | remount | kept_flags(st.flags());
         mount(
-            Some(src),
-            fd_path(target.as_fd()).as_str(),
+            None::<&str>,
+            fd_path(top.as_fd()).as_str(),
             None::<&str>,
             flags,
             None::<&str>,
         )
-        .map_err(|e| Error::step(what(), e))?;
-        let extra = o.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
-        if !extra.is_empty() {
-            // Re-open: the old fd names the directory under the new mount.
-            let top = open_in_root(root, dest, OFlag::O_PATH, Mode::empty())?;
-            let st = fstatvfs(&top).map_err(|e| Error::step(what(), e))?;
-            let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra | kept_flags(st.flags());
-            mount(
-                None::<&str>,
-                fd_path(top.as_fd()).as_str(),
-                None::<&str>,
-                flags,
-                None::<&str>,
-            )
-            .map_err(|e| Error::step(format!("remount {} {:?}", dest.display(), extra), e))?;
-        }
-    } else if typ == "cgroup" {
-        mount_cgroup(root, dest, o.flags)?;
-    } else {
-        let target = ensure(root, dest, false)?;
-        let (fstype, data) = (typ, o.data.as_str());
-        mount(
-            Some(source.map_or(Path::new(fstype), |s| s)),
-            fd_path(target.as_fd()).as_str(),
-            Some(fstype),
-            o.flags,
-            Some(data),
-        )
-        .map_err(|e| Error::step(format!("mount {fstype} on {}", dest.display()), e))?;
+        .map_err(|e| Error::step(format!("remount {} {:?}", dest.display(), remount), e))?;
     }
-    if !o.propagation.is_empty() {
-        let top = open_in_root(root, dest, OFlag::O_PATH, Mode::empty())?;
-        for p in &o.propagation {
-            mount(
-                None::<&str>,
-                fd_path(top.as_fd()).as_str(),
-                None::<&str>,
-                *p,
-                None::<&str>,
-            )
-            .map_err(|e| Error::step(format!("set propagation of {}", dest.display()), e))?;
-        }
+    Ok(())
+}
+
+/// Apply propagation changes to the mount now on `dest`.
+fn set_propagation(root: BorrowedFd<'_>, dest: &Path, props: &[MsFlags]) -> Result<(), Error> {
+    if props.is_empty() {
+        return Ok(());
+    }
+    let top = open_in_root(root, dest, OFlag::O_PATH, Mode::empty())?;
+    for p in props {
+        mount(
+            None::<&str>,
+            fd_path(top.as_fd()).as_str(),
+            None::<&str>,
+            *p,
+            None::<&str>,
+        )
+        .map_err(|e| Error::step(format!("set propagation of {}", dest.display()), e))?;
     }
     Ok(())
 }
@@ -674,47 +911,19 @@ const DEFAULT_DEVICES: [(&str, u64, u64); 6] = [
     ("tty", 5, 0),
 ];
 
-fn devices(root: BorrowedFd<'_>, extra: &[oci_spec::runtime::LinuxDevice]) -> Result<(), Error> {
-    let dev = mkdir_all(root, Path::new("/dev"))?;
+fn devices(root: BorrowedFd<'_>, list: &[Device]) -> Result<(), Error> {
     // O_PATH directory fds serve as dirfd for the *at calls (open(2), O_PATH).
-    for (name, major, minor) in DEFAULT_DEVICES {
-        if extra
-            .iter()
-            .any(|d| d.path() == Path::new("/dev").join(name).as_path())
-        {
-            continue;
-        }
-        node(
-            dev.as_fd(),
-            Path::new(name),
-            &Path::new("/dev").join(name),
-            SFlag::S_IFCHR,
-            0o666,
-            makedev(major, minor),
-            None,
-        )?;
-    }
-    for d in extra {
-        let path = d.path();
-        let parent = path.parent().unwrap_or(Path::new("/dev"));
-        let pfd = mkdir_all(root, parent)?;
-        let kind = match d.typ() {
-            LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
-            LinuxDeviceType::B => SFlag::S_IFBLK,
-            LinuxDeviceType::P => SFlag::S_IFIFO,
-            LinuxDeviceType::A => continue,
+    let dev = mkdir_all(root, Path::new("/dev"))?;
+    for d in list {
+        let parent = d.path.parent().unwrap_or(Path::new("/dev"));
+        let pfd = if parent == Path::new("/dev") {
+            None
+        } else {
+            Some(mkdir_all(root, parent)?)
         };
-        let name = path.file_name().map(Path::new).unwrap_or(path);
-        let owner = Some((d.uid().unwrap_or(0), d.gid().unwrap_or(0)));
-        node(
-            pfd.as_fd(),
-            name,
-            path,
-            kind,
-            d.file_mode().unwrap_or(0o666),
-            makedev(d.major() as u64, d.minor() as u64),
-            owner,
-        )?;
+        let dir = pfd.as_ref().map_or(dev.as_fd(), |f| f.as_fd());
+        let name = d.path.file_name().map(Path::new).unwrap_or(&d.path);
+        node(dir, name, &d.path, d.kind, d.mode, d.dev, d.owner)?;
     }
     Ok(())
 }
@@ -754,7 +963,7 @@ fn node(
         }
         Err(e) => return Err(Error::step(format!("mknod {}", path.display()), e)),
     }
-    if let Some((uid, gid)) = owner.filter(|o| *o != (0, 0)) {
+    if let Some((uid, gid)) = owner {
         fchownat(
             dir,
             name,
@@ -794,13 +1003,14 @@ fn write_sysctl(root: BorrowedFd<'_>, key: &str, value: &str) -> Result<(), Erro
     Ok(())
 }
 
-fn mask(root: BorrowedFd<'_>, p: &str) -> Result<(), Error> {
-    let fd = match open_in_root(root, Path::new(p), OFlag::O_PATH, Mode::empty()) {
+fn mask(root: BorrowedFd<'_>, p: &Path) -> Result<(), Error> {
+    let shown = p.display();
+    let fd = match open_in_root(root, p, OFlag::O_PATH, Mode::empty()) {
         Ok(fd) => fd,
         Err(e) if e.errno() == Errno::ENOENT => return Ok(()),
         Err(e) => return Err(e.into()),
     };
-    let st = fstat(&fd).map_err(|e| Error::step(format!("stat masked path {p}"), e))?;
+    let st = fstat(&fd).map_err(|e| Error::step(format!("stat masked path {shown}"), e))?;
     let target = fd_path(fd.as_fd());
     let r = if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR {
         mount(
@@ -819,11 +1029,12 @@ fn mask(root: BorrowedFd<'_>, p: &str) -> Result<(), Error> {
             None::<&str>,
         )
     };
-    r.map_err(|e| Error::step(format!("mask {p}"), e))
+    r.map_err(|e| Error::step(format!("mask {shown}"), e))
 }
 
-fn readonly(root: BorrowedFd<'_>, p: &str) -> Result<(), Error> {
-    let fd = match open_in_root(root, Path::new(p), OFlag::O_PATH, Mode::empty()) {
+fn readonly(root: BorrowedFd<'_>, p: &Path) -> Result<(), Error> {
+    let shown = p.display();
+    let fd = match open_in_root(root, p, OFlag::O_PATH, Mode::empty()) {
         Ok(fd) => fd,
         Err(e) if e.errno() == Errno::ENOENT => return Ok(()),
         Err(e) => return Err(e.into()),
@@ -836,9 +1047,9 @@ fn readonly(root: BorrowedFd<'_>, p: &str) -> Result<(), Error> {
         MsFlags::MS_BIND | MsFlags::MS_REC,
         None::<&str>,
     )
-    .map_err(|e| Error::step(format!("bind {p} read-only"), e))?;
-    let top = open_in_root(root, Path::new(p), OFlag::O_PATH, Mode::empty())?;
-    let st = fstatvfs(&top).map_err(|e| Error::step(format!("statvfs {p}"), e))?;
+    .map_err(|e| Error::step(format!("bind {shown} read-only"), e))?;
+    let top = open_in_root(root, p, OFlag::O_PATH, Mode::empty())?;
+    let st = fstatvfs(&top).map_err(|e| Error::step(format!("statvfs {shown}"), e))?;
     let flags =
         MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | kept_flags(st.flags());
     mount(
@@ -848,7 +1059,7 @@ fn readonly(root: BorrowedFd<'_>, p: &str) -> Result<(), Error> {
         flags,
         None::<&str>,
     )
-    .map_err(|e| Error::step(format!("remount {p} read-only"), e))
+    .map_err(|e| Error::step(format!("remount {shown} read-only"), e))
 }
 
 #[cfg(test)]
@@ -871,6 +1082,151 @@ mod tests {
             short.ends_with(",upperdir=containers/c/upper,workdir=containers/c/work,index=off")
         );
         assert_eq!(relative_overlay_data("lowerdir=/a/x:/b/y"), None);
+    }
+
+    fn spec(v: serde_json::Value) -> Spec {
+        let mut base = serde_json::json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs"},
+            "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}]}
+        });
+        for (k, val) in v.as_object().unwrap() {
+            if k == "linux" {
+                for (lk, lv) in val.as_object().unwrap() {
+                    base["linux"][lk] = lv.clone();
+                }
+            } else {
+                base[k] = val.clone();
+            }
+        }
+        serde_json::from_value(base).unwrap()
+    }
+
+    #[test]
+    fn plan_follows_the_spec_in_a_safe_order() {
+        let s = spec(serde_json::json!({
+            "root": {"path": "rootfs", "readonly": true},
+            "mounts": [
+                {"destination": "/", "type": "overlay", "source": "overlay",
+                 "options": ["lowerdir=/l", "upperdir=/u", "workdir=/w"]},
+                {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+                {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["ro"]},
+                {"destination": "/data", "type": "bind", "source": "/host/data", "options": ["rbind", "ro", "rprivate"]},
+                {"destination": "/etc/hosts", "source": "/b/hosts", "options": ["bind"]}
+            ],
+            "linux": {
+                "devices": [{"path": "/dev/null", "type": "c", "major": 1, "minor": 3, "fileMode": 432},
+                            {"path": "/dev/net/tun", "type": "c", "major": 10, "minor": 200, "uid": 7}],
+                "sysctl": {"net.ipv4.ip_forward": "1"},
+                "maskedPaths": ["/proc/kcore"],
+                "readonlyPaths": ["/proc/sys"],
+                "rootfsPropagation": "rslave"
+            }
+        }));
+        let steps = plan(&s).unwrap();
+        let kinds: Vec<&str> = steps
+            .iter()
+            .map(|s| match s {
+                Step::MakePrivate => "private",
+                Step::Overlay { .. } => "overlay",
+                Step::BindRoot => "bindroot",
+                Step::Mount { .. } => "mount",
+                Step::Bind { .. } => "bind",
+                Step::Cgroup { .. } => "cgroup",
+                Step::Devices(_) => "devices",
+                Step::DevSymlinks => "symlinks",
+                Step::Sysctl { .. } => "sysctl",
+                Step::Mask(_) => "mask",
+                Step::ReadOnly(_) => "readonly",
+                Step::Pivot => "pivot",
+                Step::RootReadOnly => "rootro",
+                Step::RootPropagation(_) => "propagation",
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "private",
+                "overlay",
+                "mount",
+                "cgroup",
+                "bind",
+                "bind",
+                "devices",
+                "symlinks",
+                "sysctl",
+                "mask",
+                "readonly",
+                "pivot",
+                "rootro",
+                "propagation"
+            ]
+        );
+        assert_eq!(
+            steps[1],
+            Step::Overlay {
+                flags: MsFlags::empty(),
+                data: "lowerdir=/l,upperdir=/u,workdir=/w".into()
+            }
+        );
+        assert_eq!(
+            steps[4],
+            Step::Bind {
+                dest: "/data".into(),
+                source: "/host/data".into(),
+                recursive: true,
+                remount: MsFlags::MS_RDONLY,
+                propagation: vec![MsFlags::MS_PRIVATE | MsFlags::MS_REC],
+            }
+        );
+        assert!(
+            matches!(&steps[5], Step::Bind { recursive: false, remount, .. } if remount.is_empty())
+        );
+        let Step::Devices(devs) = &steps[6] else {
+            panic!()
+        };
+        let null: Vec<_> = devs
+            .iter()
+            .filter(|d| d.path == Path::new("/dev/null"))
+            .collect();
+        assert_eq!(null.len(), 1, "linux.devices replaces the default node");
+        assert_eq!(null[0].mode, 0o660);
+        assert_eq!(devs.len(), 7);
+        assert_eq!(devs[6].owner, Some((7, 0)));
+        assert_eq!(
+            steps[13],
+            Step::RootPropagation(MsFlags::MS_SLAVE | MsFlags::MS_REC)
+        );
+    }
+
+    #[test]
+    fn plain_rootfs_binds_the_root() {
+        let steps = plan(&spec(serde_json::json!({}))).unwrap();
+        assert_eq!(steps[..2], [Step::MakePrivate, Step::BindRoot]);
+        assert_eq!(steps.last(), Some(&Step::Pivot));
+    }
+
+    #[test]
+    fn specs_the_shim_cannot_follow_fail_before_any_change() {
+        let err = |v| plan(&spec(v)).unwrap_err().to_string();
+        assert_eq!(
+            err(serde_json::json!({"linux": {"namespaces": [{"type": "pid"}]}})),
+            "invalid spec: linux.namespaces must include a new mount namespace"
+        );
+        assert_eq!(
+            err(serde_json::json!({"mounts": [{"destination": "/", "type": "tmpfs"}]})),
+            "invalid spec: mount on / of type Some(\"tmpfs\"): only overlay is supported"
+        );
+        assert_eq!(
+            err(
+                serde_json::json!({"mounts": [{"destination": "/x", "type": "bind", "options": ["rbind"]}]})
+            ),
+            "invalid spec: bind mount on /x has no source"
+        );
+        assert_eq!(
+            err(serde_json::json!({"linux": {"rootfsPropagation": "sideways"}})),
+            "invalid spec: rootfsPropagation \"sideways\""
+        );
     }
 
     #[test]
