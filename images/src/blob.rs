@@ -7,9 +7,10 @@
 //! the one expected.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
 
 use sha2::{Digest as _, Sha256};
 
@@ -128,54 +129,133 @@ impl Drop for TempBlob {
     }
 }
 
-/// A reader that hashes (and counts) what passes through it and, when given a
-/// sink, copies it there: one pass over the input computes the diff_id, keeps
-/// the blob and feeds the unpacker.
-pub(crate) struct TeeReader<'a, R> {
-    inner: R,
-    hasher: Sha256,
-    size: u64,
-    sink: Option<&'a mut dyn Write>,
+/// Chunk size of the hashing pipeline.
+const CHUNK: usize = 1 << 20;
+
+/// Reads `reader` (plain, gzip) on a helper thread that hashes the
+/// uncompressed stream and copies it to `sink`, while `consume` reads the same
+/// bytes on this thread — on two cores hashing no longer adds to unpacking.
+/// Everything is read exactly once; `consume` may stop early (a tar's
+/// trailing padding is still hashed). Returns what `consume` returned, the
+/// digest and the size. An input error wins over the consumer's error, since
+/// it is the cause.
+pub(crate) fn hash_pipeline<R: Read + Send, T>(
+    reader: R,
+    sink: Option<&mut TempBlob>,
+    consume: impl FnOnce(&mut dyn Read) -> Result<T>,
+) -> Result<(T, String, u64)> {
+    let (tx, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(8);
+    let abort = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let abort = &abort;
+        let producer = s.spawn(move || -> Result<Option<(String, u64)>> {
+            let corrupt = |source| Error::Corrupt { source };
+            let run = || -> Result<Option<(String, u64)>> {
+                let mut sink = sink;
+                let mut input = BufReader::with_capacity(CHUNK, reader);
+                if input.fill_buf().map_err(corrupt)?.is_empty() {
+                    return Err(corrupt(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "empty input",
+                    )));
+                }
+                let mut plain = decompress(input).map_err(corrupt)?;
+                let mut hasher = Sha256::new();
+                let mut size = 0u64;
+                let mut listening = true;
+                loop {
+                    if abort.load(Ordering::Relaxed) {
+                        return Ok(None);
+                    }
+                    let mut buf = vec![0u8; CHUNK];
+                    let n = read_full(&mut plain, &mut buf).map_err(corrupt)?;
+                    if n == 0 {
+                        break;
+                    }
+                    buf.truncate(n);
+                    hasher.update(&buf);
+                    size += n as u64;
+                    if let Some(b) = sink.as_mut() {
+                        let p = b.path().to_path_buf();
+                        b.write_all(&buf).map_err(|e| Error::io(p, e))?;
+                    }
+                    if listening && tx.send(Ok(buf)).is_err() {
+                        listening = false;
+                    }
+                }
+                Ok(Some((
+                    format!("sha256:{}", hex::encode(hasher.finalize())),
+                    size,
+                )))
+            };
+            let res = run();
+            if let Err(e) = &res {
+                let _ = tx.send(Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    e.to_string(),
+                )));
+            }
+            res
+        });
+        let mut r = ChanReader {
+            rx,
+            cur: Vec::new(),
+            pos: 0,
+        };
+        let consumed = consume(&mut r);
+        if consumed.is_err() {
+            abort.store(true, Ordering::Relaxed);
+        }
+        drop(r);
+        let produced = producer
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        match (produced, consumed) {
+            (Err(e), _) | (Ok(None), Err(e)) => Err(e),
+            (Ok(Some(_)), Err(e)) => Err(e),
+            (Ok(Some((d, n))), Ok(t)) => Ok((t, d, n)),
+            (Ok(None), Ok(_)) => Err(Error::Corrupt {
+                source: io::Error::other("hashing stopped"),
+            }),
+        }
+    })
 }
 
-impl<R: std::fmt::Debug> std::fmt::Debug for TeeReader<'_, R> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TeeReader")
-            .field("inner", &self.inner)
-            .field("size", &self.size)
-            .finish()
-    }
-}
-
-impl<'a, R: Read> TeeReader<'a, R> {
-    pub(crate) fn new(inner: R, sink: Option<&'a mut dyn Write>) -> Self {
-        TeeReader {
-            inner,
-            hasher: Sha256::new(),
-            size: 0,
-            sink,
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
-
-    /// Reads what is left (tar readers stop at the end-of-archive marker and
-    /// may leave padding) and returns `(digest, size)` of everything read.
-    pub(crate) fn finish(mut self) -> io::Result<(String, u64)> {
-        io::copy(&mut self, &mut io::sink())?;
-        Ok((
-            format!("sha256:{}", hex::encode(self.hasher.finalize())),
-            self.size,
-        ))
-    }
+    Ok(n)
 }
 
-impl<R: Read> Read for TeeReader<'_, R> {
+/// The consumer's end of [`hash_pipeline`].
+struct ChanReader {
+    rx: mpsc::Receiver<io::Result<Vec<u8>>>,
+    cur: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChanReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.size += n as u64;
-        if let Some(s) = self.sink.as_mut() {
-            s.write_all(&buf[..n])?;
+        while self.pos == self.cur.len() {
+            match self.rx.recv() {
+                Ok(Ok(v)) => {
+                    self.cur = v;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0),
+            }
         }
+        let n = buf.len().min(self.cur.len() - self.pos);
+        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
         Ok(n)
     }
 }

@@ -31,7 +31,7 @@ pub struct ImportOptions {
 
 /// Imports a rootfs tarball; returns the new image id. On any error the
 /// store is unchanged.
-pub fn import<R: Read>(store: &Store, reader: R, opts: &ImportOptions) -> Result<String> {
+pub fn import<R: Read + Send>(store: &Store, reader: R, opts: &ImportOptions) -> Result<String> {
     let names = match &opts.reference {
         Some(r) => {
             let r = Reference::parse_normalized(r)?;

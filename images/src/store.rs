@@ -36,7 +36,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -45,7 +45,7 @@ use oci_spec::image::{
     MediaType,
 };
 
-use crate::blob::{self, TeeReader, TempBlob};
+use crate::blob::{self, TempBlob};
 use crate::lock::StoreLock;
 use crate::reference::{self, Reference};
 use crate::unpack;
@@ -761,7 +761,7 @@ impl<'s> Txn<'s> {
     /// skipping whatever the store already has when `expected_diff_id` says
     /// which layer this is. The caller checks the diff_id against the
     /// config; nothing is kept unless the transaction commits.
-    pub(crate) fn add_layer<R: Read>(
+    pub(crate) fn add_layer<R: Read + Send>(
         &mut self,
         reader: R,
         expected_diff_id: Option<&str>,
@@ -784,22 +784,12 @@ impl<'s> Txn<'s> {
             fs::create_dir(&tmp_dir).map_err(|e| Error::io(&tmp_dir, e))?;
             dir_guard = Some(DirGuard(tmp_dir.clone()));
         }
-        let mut input = BufReader::with_capacity(256 * 1024, reader);
-        let head = input
-            .fill_buf()
-            .map_err(|source| Error::Corrupt { source })?;
-        if head.is_empty() {
-            return Err(Error::Corrupt {
-                source: io::Error::new(io::ErrorKind::UnexpectedEof, "empty layer"),
-            });
-        }
-        let plain = blob::decompress(input).map_err(|source| Error::Corrupt { source })?;
-        let sink = blob.as_mut().map(|b| b as &mut dyn io::Write);
-        let mut tee = TeeReader::new(plain, sink);
-        if !have_dir {
-            unpack::unpack(&mut tee, &tmp_dir)?;
-        }
-        let (diff_id, size) = tee.finish().map_err(|source| Error::Corrupt { source })?;
+        let unpack_into = (!have_dir).then_some(tmp_dir.as_path());
+        let (_, diff_id, size) =
+            blob::hash_pipeline(reader, blob.as_mut(), |r| match unpack_into {
+                Some(dir) => unpack::unpack(r, dir).map(drop),
+                None => Ok(()),
+            })?;
         if let Some(exp) = expected_diff_id
             && exp != diff_id
         {
@@ -827,6 +817,12 @@ impl<'s> Txn<'s> {
 
     /// Renames every staged blob and layer into place (under the lock).
     fn move_into_place(&mut self) -> Result<()> {
+        // Blobs were fsynced when written; unpacked layer files are not
+        // (thousands of fsyncs, or a syncfs that would flush every other
+        // process's dirty data too), as Docker's overlay2 does not: a power
+        // loss right after an import can leave a layer dir short of data.
+        // The blob is durable, and a removed layer dir is unpacked again
+        // from it by `layer_dirs`.
         for (tmp, dest) in std::mem::take(&mut self.staged) {
             if dest.exists() {
                 let _ = if tmp.is_dir() {

@@ -47,7 +47,7 @@ impl ImportArgs {
             if stdin.is_terminal() {
                 anyhow::bail!("requested import from stdin, but stdin is a terminal");
             }
-            import(&store, stdin.lock(), &opts)?
+            import(&store, stdin, &opts)?
         } else {
             let f =
                 File::open(&self.file).map_err(|e| anyhow::anyhow!("open {}: {}", self.file, e))?;
