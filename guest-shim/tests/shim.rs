@@ -376,6 +376,35 @@ fn a_mount_namespace_is_required() {
 }
 
 #[test]
+fn notify_rules_hand_the_listener_over() {
+    if !require_root() {
+        return;
+    }
+    // A NOTIFY rule first (the first matching rule wins), then Docker's.
+    let mut b = sh("mkdir /tmp/x; echo rc=$?");
+    b.config["linux"]["seccomp"]["syscalls"]
+        .as_array_mut()
+        .unwrap()
+        .insert(
+            0,
+            json!({"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}),
+        );
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    let theirs = OwnedFd::from(theirs);
+    let r = b.spawn(Some(("WRUN_SECCOMP_FD", &theirs)));
+    drop(theirs);
+    let mut buf = [0u8; 16];
+    let (n, listener) = wrun_sys::fd::recv_fd(&ours, &mut buf).unwrap();
+    assert_eq!(&buf[..n], b"seccomp");
+    // No supervisor: closing the listener fails the trapped call (ENOSYS).
+    drop(listener.expect("a listener fd"));
+    let o = r.finish();
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(o.stdout, "rc=1\n", "{o:?}");
+    assert!(o.stderr.contains("Function not implemented"), "{o:?}");
+}
+
+#[test]
 fn signals_are_forwarded() {
     if !require_root() {
         return;
