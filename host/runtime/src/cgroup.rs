@@ -47,7 +47,7 @@ const DEVICE_ALLOW: &[&str] = &[
 ];
 
 /// Limits from `--memory`, `--cpus`, `--pids-limit`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Resources {
     pub memory: Option<u64>,
     pub nano_cpus: Option<u64>,

@@ -46,6 +46,13 @@ pub enum Error {
     State { path: PathBuf, reason: String },
     #[error("No such container: {0}")]
     NoSuchContainer(String),
+    #[error("Container {0} is not running")]
+    NotRunning(String),
+    #[error(
+        "cannot remove container {0}: container is running: stop the container before \
+         removing or force remove"
+    )]
+    RemoveRunning(String),
 }
 
 impl Error {

@@ -57,11 +57,26 @@ pub fn container_json(containers: &Containers, id: &str) -> Result<Value> {
         "HostnamePath": dir.join("hostname"),
         "HostsPath": dir.join("hosts"),
         "Name": format!("/{}", state.name),
-        "RestartCount": 0,
+        "RestartCount": state.restart_count,
         "Driver": "overlay",
         "Platform": "linux",
+        "LogPath": crate::logs::log_path(&dir),
         "HostConfig": {
             "AutoRemove": state.auto_remove,
+            "RestartPolicy": {
+                "Name": state.host.restart.name(),
+                "MaximumRetryCount": match state.host.restart {
+                    crate::policy::RestartPolicy::OnFailure { max_retries } => max_retries,
+                    _ => 0,
+                },
+            },
+            "LogConfig": {
+                "Type": "json-file",
+                "Config": log_config(&state.host.log),
+            },
+            "Memory": state.host.resources.memory.unwrap_or(0),
+            "NanoCpus": state.host.resources.nano_cpus.unwrap_or(0),
+            "PidsLimit": state.host.resources.pids_limit,
             "ReadonlyRootfs": spec["root"]["readonly"].as_bool().unwrap_or(false),
             "CapAdd": Value::Null,
             "CapDrop": Value::Null,
@@ -80,6 +95,8 @@ pub fn container_json(containers: &Containers, id: &str) -> Result<Value> {
             "Cmd": state.command,
             "Image": state.image,
             "WorkingDir": process["cwd"],
+            "Labels": state.host.labels,
+            "StopSignal": state.host.stop_signal,
         },
     }))
 }
@@ -90,4 +107,13 @@ fn is_generated(m: &Value, dir: &std::path::Path) -> bool {
     m["source"]
         .as_str()
         .is_some_and(|s| std::path::Path::new(s).starts_with(dir))
+}
+
+fn log_config(opts: &crate::logs::LogOptions) -> Value {
+    let mut m = serde_json::Map::new();
+    if let Some(size) = opts.max_size {
+        m.insert("max-size".into(), json!(size.to_string()));
+        m.insert("max-file".into(), json!(opts.max_file.to_string()));
+    }
+    Value::Object(m)
 }

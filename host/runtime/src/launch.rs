@@ -1,14 +1,15 @@
 //! Creating, starting, waiting for and cleaning up a container.
 //!
 //! `create` writes the bundle (spec, `/etc` files, overlay dirs) and claims
-//! the name; `run_attached` creates the cgroup, spawns the shim as PID 1 of a
-//! new PID namespace inside it, learns from the shim's status channel
-//! whether the workload started, relays the pty when there is one, waits,
-//! and cleans up. Each resource is undone on every path: a failed create
-//! removes the directory and name, a failed start removes the cgroup too.
+//! the name; `start_once` creates the cgroup, spawns the shim as PID 1 of a
+//! new PID namespace inside it and learns from the shim's status channel
+//! whether the workload started; `start_detached` runs the monitor
+//! (`monitor.rs`) as a process of its own. Each resource is undone on every
+//! path: a failed create removes the directory and name, a failed start
+//! removes the cgroup too.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -25,7 +26,7 @@ use wrun_sys::spawn::{InitCommand, spawn};
 use crate::cgroup::{self, Cgroup, Layout};
 use crate::ids;
 use crate::spec::{self, Paths, RunConfig};
-use crate::state::{ContainerState, Containers, Status, now_rfc3339, write_atomic};
+use crate::state::{ContainerState, Containers, HostConfig, Status, now_rfc3339, write_atomic};
 use crate::{Error, Result};
 
 /// Fd numbers the shim finds its channels on (see docs/contracts.md).
@@ -37,17 +38,9 @@ const CONSOLE_FD: i32 = 4;
 pub struct Runtime {
     root: PathBuf,
     shim: PathBuf,
+    /// The `wrun` executable, re-run as a container's monitor.
+    monitor_exe: PathBuf,
     containers: Containers,
-}
-
-/// How the container's standard streams connect to ours.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Attach {
-    /// The container shares our stdout and stderr; stdin too with `-i`,
-    /// otherwise it reads `/dev/null`, as with Docker.
-    Inherit { stdin: bool },
-    /// `-t`: a pty inside the container, relayed to our terminal.
-    Tty { stdin: bool },
 }
 
 /// A line on the shim's status channel.
@@ -67,11 +60,12 @@ enum StatusLine {
 impl Runtime {
     /// A runtime whose state lives under `root`, starting containers with
     /// the shim at `shim`.
-    pub fn new(root: &Path, shim: PathBuf) -> Result<Self> {
+    pub fn new(root: &Path, shim: PathBuf, monitor_exe: PathBuf) -> Result<Self> {
         Ok(Self {
             root: root.to_path_buf(),
             containers: Containers::open(root)?,
             shim,
+            monitor_exe,
         })
     }
 
@@ -111,6 +105,23 @@ impl Runtime {
             exit_code: None,
             cgroups: Vec::new(),
             auto_remove: cfg.auto_remove,
+            monitor_pid: None,
+            monitor_start: None,
+            pid_start: None,
+            restart_count: 0,
+            host: HostConfig {
+                resources: cfg.resources.clone(),
+                restart: cfg.restart,
+                log: cfg.log,
+                tty: cfg.tty,
+                interactive: cfg.interactive,
+                stop_signal: image
+                    .config
+                    .config()
+                    .as_ref()
+                    .and_then(|c| c.stop_signal().clone()),
+                labels: cfg.labels.clone(),
+            },
         };
         match self.write_bundle(state, cfg, store, image) {
             Ok(state) => {
@@ -176,59 +187,65 @@ impl Runtime {
         Ok(state)
     }
 
-    /// Starts a created container attached to our terminal and waits for
-    /// it. Returns the container's exit code (`128+signal` if killed).
-    ///
-    /// `signals` must have been made with [`SignalProxy::block`] before any
-    /// thread was started.
-    pub fn run_attached(
-        &self,
-        state: &mut ContainerState,
-        cgroup_layout: &Layout,
-        resources: &cgroup::Resources,
-        attach: Attach,
-        signals: &SignalProxy,
-    ) -> Result<i32> {
-        let result = self.start_and_wait(state, cgroup_layout, resources, attach, signals);
-        let cleanup = self.finish(state, result.as_ref().ok().copied());
-        let code = result?;
-        cleanup?;
-        Ok(code)
-    }
-
-    fn start_and_wait(
-        &self,
-        state: &mut ContainerState,
-        layout: &Layout,
-        resources: &cgroup::Resources,
-        attach: Attach,
-        signals: &SignalProxy,
-    ) -> Result<i32> {
+    /// Starts the container's shim once: cgroup, `clone3` into a new PID
+    /// namespace, and the shim's first status line. The caller owns the
+    /// returned streams and must call [`Runtime::after_exit`].
+    pub(crate) fn start_once(&self, state: &mut ContainerState, io: Io) -> Result<Running> {
         let t0 = std::time::Instant::now();
-        let cgroup = Cgroup::create(layout, &state.id, resources)?;
+        let layout = Layout::detect()?;
+        let cgroup = Cgroup::create(&layout, &state.id, &state.host.resources)?;
         state.cgroups = cgroup.dirs().to_vec();
         tracing::debug!(elapsed = ?t0.elapsed(), dirs = ?state.cgroups, "cgroup created");
-        let dir = self.containers.dir(&state.id);
+        match self.spawn_shim(state, &cgroup, io, t0) {
+            Ok(running) => Ok(running),
+            Err(e) => {
+                let _ = cgroup::remove_dirs(&state.cgroups);
+                state.cgroups.clear();
+                Err(e)
+            }
+        }
+    }
 
+    fn spawn_shim(
+        &self,
+        state: &mut ContainerState,
+        cgroup: &Cgroup,
+        io: Io,
+        t0: std::time::Instant,
+    ) -> Result<Running> {
+        let dir = self.containers.dir(&state.id);
         let (status_read, status_write) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(Error::sys("pipe2"))?;
         let devnull = fs::File::open("/dev/null").map_err(Error::io("/dev/null"))?;
-        let stdin_fd: OwnedFd = match attach {
-            Attach::Inherit { stdin: true } => std::io::stdin()
-                .as_fd()
-                .try_clone_to_owned()
-                .map_err(Error::io("stdin"))?,
-            _ => devnull
-                .as_fd()
-                .try_clone_to_owned()
-                .map_err(Error::io("/dev/null"))?,
+        let dup = |fd: std::os::fd::BorrowedFd<'_>, what: &'static str| {
+            fd.try_clone_to_owned().map_err(Error::io(what))
         };
-        let (console_ours, console_theirs) = match attach {
-            Attach::Tty { .. } => {
-                let (a, b) = UnixStream::pair().map_err(Error::io("console socket"))?;
-                (Some(a), Some(b))
-            }
-            Attach::Inherit { .. } => (None, None),
+        let stdin_fd = if io.stdin && !io.tty {
+            dup(std::io::stdin().as_fd(), "stdin")?
+        } else {
+            dup(devnull.as_fd(), "/dev/null")?
+        };
+        let (console_ours, console_theirs) = if io.tty {
+            let (a, b) = UnixStream::pair().map_err(Error::io("console socket"))?;
+            (Some(a), Some(b))
+        } else {
+            (None, None)
+        };
+        // Without a tty the monitor reads the container's output from pipes
+        // (to log it, and to copy it to an attached terminal).
+        let (out_read, out_write, err_read, err_write) = if io.tty {
+            (
+                None,
+                dup(devnull.as_fd(), "/dev/null")?,
+                None,
+                dup(devnull.as_fd(), "/dev/null")?,
+            )
+        } else {
+            let (or, ow) =
+                nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(Error::sys("pipe2"))?;
+            let (er, ew) =
+                nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(Error::sys("pipe2"))?;
+            (Some(or), ow, Some(er), ew)
         };
 
         let bundle = dir.display().to_string();
@@ -236,27 +253,16 @@ impl Runtime {
         if console_theirs.is_some() {
             env.push(format!("WRUN_CONSOLE_FD={CONSOLE_FD}"));
         }
+        let spawn_err = |source| Error::Spawn {
+            shim: self.shim.clone(),
+            source,
+        };
         let mut cmd = InitCommand::new(&self.shim, &["wrun-shim".to_string(), bundle], &env)
-            .map_err(|source| Error::Spawn {
-                shim: self.shim.clone(),
-                source,
-            })?;
+            .map_err(spawn_err)?;
         cmd.namespaces(wrun_sys::spawn::flags::NEW_PID);
         cmd.map_fd(&stdin_fd, 0);
-        let (out, err) = match attach {
-            Attach::Tty { .. } => (
-                devnull.as_fd().try_clone_to_owned(),
-                devnull.as_fd().try_clone_to_owned(),
-            ),
-            Attach::Inherit { .. } => (
-                std::io::stdout().as_fd().try_clone_to_owned(),
-                std::io::stderr().as_fd().try_clone_to_owned(),
-            ),
-        };
-        let out = out.map_err(Error::io("stdout"))?;
-        let err = err.map_err(Error::io("stderr"))?;
-        cmd.map_fd(&out, 1);
-        cmd.map_fd(&err, 2);
+        cmd.map_fd(&out_write, 1);
+        cmd.map_fd(&err_write, 2);
         cmd.map_fd(&status_write, STATUS_FD);
         if let Some(sock) = &console_theirs {
             cmd.map_fd(sock, CONSOLE_FD);
@@ -264,24 +270,17 @@ impl Runtime {
         for procs in cgroup.procs_files()? {
             cmd.join_cgroup(procs);
         }
-        let child = spawn(&cmd).map_err(|source| Error::Spawn {
-            shim: self.shim.clone(),
-            source,
-        })?;
+        let child = spawn(&cmd).map_err(spawn_err)?;
         tracing::debug!(elapsed = ?t0.elapsed(), pid = child.pid.as_raw(), "shim spawned");
         drop(cmd);
-        drop(status_write);
-        drop(console_theirs);
-        signals.forward_to(child.pid);
+        drop((status_write, out_write, err_write, console_theirs, stdin_fd));
         state.pid = Some(child.pid.as_raw());
-        state.status = Status::Running;
-        state.started_at = Some(now_rfc3339());
+        state.pid_start = crate::process::start_time(child.pid.as_raw());
 
         // The shim either reports the started workload or an error.
         let mut reader = BufReader::new(fs::File::from(status_read));
         let mut line = String::new();
-        let started = reader.read_line(&mut line);
-        let report = match started {
+        let report = match reader.read_line(&mut line) {
             Ok(n) if n > 0 => serde_json::from_str::<StatusLine>(line.trim()).ok(),
             _ => None,
         };
@@ -305,41 +304,116 @@ impl Runtime {
                 });
             }
         }
-        self.containers.save(state)?;
-
-        let relay = match (console_ours, attach) {
-            (Some(sock), Attach::Tty { stdin }) => Some(TtyRelay::start(&sock, stdin)?),
-            _ => None,
+        let master = match console_ours {
+            Some(sock) => Some(fs::File::from(receive_fd(&sock)?)),
+            None => None,
         };
-        let code = wait_code(child.pid)?;
-        tracing::debug!(elapsed = ?t0.elapsed(), code, "shim exited");
-        if let Some(relay) = relay {
-            relay.finish();
-        }
-        Ok(code)
+        state.status = Status::Running;
+        state.started_at = Some(now_rfc3339());
+        state.exit_code = None;
+        state.finished_at = None;
+        Ok(Running {
+            pid: child.pid,
+            pidfd: child.pidfd,
+            stdout: out_read.map(fs::File::from),
+            stderr: err_read.map(fs::File::from),
+            master,
+        })
     }
 
-    /// Records the exit and removes what the container no longer needs:
-    /// always its cgroup; with `--rm` everything.
-    fn finish(&self, state: &mut ContainerState, code: Option<i32>) -> Result<()> {
+    /// Records an exit: the cgroup goes, the state says exited with `code`.
+    pub(crate) fn after_exit(&self, state: &mut ContainerState, code: i32) -> Result<()> {
         let t0 = std::time::Instant::now();
-        let cgroups = cgroup::remove_dirs(&state.cgroups);
+        let removed = cgroup::remove_dirs(&state.cgroups);
         tracing::debug!(elapsed = ?t0.elapsed(), "cgroup removed");
-        if state.auto_remove {
-            self.containers.remove(state)?;
-            return cgroups;
-        }
+        state.cgroups.clear();
         state.status = Status::Exited;
         state.pid = None;
-        state.exit_code = Some(code.unwrap_or(125));
+        state.pid_start = None;
+        state.exit_code = Some(code);
         state.finished_at = Some(now_rfc3339());
-        state.cgroups.clear();
-        self.containers.save(state)?;
-        cgroups
+        removed
+    }
+
+    /// Starts the container's monitor as a process of its own (its own
+    /// session, no terminal), which outlives this one, and waits only until
+    /// the workload has started or failed to.
+    pub fn start_detached(&self, id: &str) -> Result<()> {
+        let (ready_read, ready_write) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(Error::sys("pipe2"))?;
+        let devnull = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+            .map_err(Error::io("/dev/null"))?;
+        let argv = [
+            "wrun".to_string(),
+            "--root".to_string(),
+            self.root.display().to_string(),
+            "container-monitor".to_string(),
+            "--ready-fd".to_string(),
+            STATUS_FD.to_string(),
+            id.to_string(),
+        ];
+        let env: Vec<String> = ["PATH", "WRUN_SHIM", "RUST_BACKTRACE"]
+            .iter()
+            .filter_map(|k| std::env::var(k).ok().map(|v| format!("{k}={v}")))
+            .collect();
+        let spawn_err = |source| Error::Spawn {
+            shim: self.monitor_exe.clone(),
+            source,
+        };
+        let mut cmd = InitCommand::new(&self.monitor_exe, &argv, &env).map_err(spawn_err)?;
+        cmd.new_session();
+        cmd.map_fd(&devnull, 0);
+        cmd.map_fd(&devnull, 1);
+        cmd.map_fd(&devnull, 2);
+        cmd.map_fd(&ready_write, STATUS_FD);
+        let child = spawn(&cmd).map_err(spawn_err)?;
+        drop(ready_write);
+        let mut line = String::new();
+        let _ = BufReader::new(fs::File::from(ready_read)).read_line(&mut line);
+        match serde_json::from_str::<StatusLine>(line.trim()) {
+            Ok(StatusLine::Started { .. }) => Ok(()),
+            Ok(StatusLine::Error { code, message }) => {
+                let _ = waitpid(child.pid, None);
+                Err(Error::Start { code, message })
+            }
+            Err(_) => {
+                let status = wait_code(child.pid);
+                Err(Error::Start {
+                    code: 125,
+                    message: format!(
+                        "the container's monitor exited before starting it (status {})",
+                        status
+                            .map(|c| c.to_string())
+                            .unwrap_or_else(|e| e.to_string())
+                    ),
+                })
+            }
+        }
     }
 }
 
-fn wait_code(pid: Pid) -> Result<i32> {
+/// How a container's standard streams are wired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Io {
+    pub tty: bool,
+    /// Our stdin is passed on (attached `-i`); otherwise `/dev/null`.
+    pub stdin: bool,
+}
+
+/// A started shim and the ends of its output streams.
+#[derive(Debug)]
+pub(crate) struct Running {
+    pub pid: Pid,
+    pub pidfd: OwnedFd,
+    pub stdout: Option<fs::File>,
+    pub stderr: Option<fs::File>,
+    pub master: Option<fs::File>,
+}
+
+pub(crate) fn wait_code(pid: Pid) -> Result<i32> {
     loop {
         match waitpid(pid, None) {
             Ok(WaitStatus::Exited(_, code)) => return Ok(code),
@@ -415,13 +489,13 @@ impl SignalProxy {
         Ok(Self { target })
     }
 
-    fn forward_to(&self, pid: Pid) {
+    pub(crate) fn forward_to(&self, pid: Pid) {
         self.target.store(pid.as_raw(), Ordering::SeqCst);
     }
 }
 
 /// Copies our terminal's window size to the current relay's pty master.
-fn copy_window_size() {
+pub(crate) fn copy_window_size() {
     if let Some(master) = RELAY_MASTER.get()
         && let Ok(size) = rustix::termios::tcgetwinsize(rustix::stdio::stdout())
     {
@@ -430,85 +504,7 @@ fn copy_window_size() {
 }
 
 /// The pty master of the current relay, for SIGWINCH (one per process).
-static RELAY_MASTER: std::sync::OnceLock<OwnedFd> = std::sync::OnceLock::new();
-
-/// Copies bytes between our terminal and the container's pty.
-struct TtyRelay {
-    restore: Option<rustix::termios::Termios>,
-    output: std::thread::JoinHandle<()>,
-}
-
-impl TtyRelay {
-    fn start(sock: &UnixStream, stdin: bool) -> Result<Self> {
-        let master = receive_fd(sock)?;
-        let master_for_winch = master
-            .try_clone()
-            .map_err(Error::io("duplicating the pty master"))?;
-        let _ = RELAY_MASTER.set(master_for_winch);
-        copy_window_size();
-
-        let stdin_fd = rustix::stdio::stdin();
-        let restore = if stdin && rustix::termios::isatty(stdin_fd) {
-            let original = rustix::termios::tcgetattr(stdin_fd).map_err(|e| Error::Sys {
-                what: "reading terminal attributes".into(),
-                errno: nix::errno::Errno::from_raw(e.raw_os_error()),
-            })?;
-            let mut raw_mode = original.clone();
-            raw_mode.make_raw();
-            let _ = rustix::termios::tcsetattr(
-                stdin_fd,
-                rustix::termios::OptionalActions::Now,
-                &raw_mode,
-            );
-            Some(original)
-        } else {
-            None
-        };
-
-        let mut from_pty = fs::File::from(
-            master
-                .try_clone()
-                .map_err(Error::io("duplicating the pty master"))?,
-        );
-        let output = std::thread::spawn(move || {
-            let mut out = std::io::stdout();
-            let mut buf = [0u8; 8192];
-            // EIO means the last slave holder exited: the end of output.
-            while let Ok(n) = from_pty.read(&mut buf) {
-                if n == 0 || out.write_all(&buf[..n]).is_err() {
-                    break;
-                }
-                let _ = out.flush();
-            }
-        });
-        if stdin {
-            let mut to_pty = fs::File::from(master);
-            // Not joined: it blocks in read(stdin) until the user types,
-            // and the process exits after the container does.
-            std::thread::spawn(move || {
-                let mut input = std::io::stdin();
-                let mut buf = [0u8; 1024];
-                while let Ok(n) = input.read(&mut buf) {
-                    if n == 0 || to_pty.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        Ok(Self { restore, output })
-    }
-
-    fn finish(self) {
-        let _ = self.output.join();
-        if let Some(original) = self.restore {
-            let _ = rustix::termios::tcsetattr(
-                rustix::stdio::stdin(),
-                rustix::termios::OptionalActions::Now,
-                &original,
-            );
-        }
-    }
-}
+pub(crate) static RELAY_MASTER: std::sync::OnceLock<OwnedFd> = std::sync::OnceLock::new();
 
 /// Receives the pty master the shim sends with SCM_RIGHTS.
 fn receive_fd(sock: &UnixStream) -> Result<OwnedFd> {

@@ -14,7 +14,11 @@
 //!   hybrid hosts) beneath the one wrun runs in, applies limits, and removes
 //!   it.
 //! * [`launch`] spawns `wrun-shim` as PID 1 of a new PID namespace inside
-//!   that cgroup, reads its status channel, relays a pty, waits, cleans up.
+//!   that cgroup and reads its status channel; [`monitor`] owns a running
+//!   container (output to the [`logs`], exit status, restarts, `--rm`),
+//!   detached or attached; `control` stops, kills, removes and waits, and
+//!   keeps state true when a monitor died ([`process`] tells live processes
+//!   from reused pids).
 //!
 //! This crate never prints or exits; the CLI turns [`Error`] into Docker's
 //! messages and exit codes.
@@ -22,10 +26,15 @@
 #![forbid(unsafe_code)]
 
 pub mod cgroup;
+mod control;
 mod error;
 pub mod ids;
 pub mod inspect;
 pub mod launch;
+pub mod logs;
+pub mod monitor;
+pub mod policy;
+pub mod process;
 pub mod spec;
 pub mod state;
 pub mod units;

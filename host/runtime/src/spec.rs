@@ -127,6 +127,9 @@ pub struct RunConfig {
     pub resources: crate::cgroup::Resources,
     pub name: Option<String>,
     pub auto_remove: bool,
+    pub restart: crate::policy::RestartPolicy,
+    pub log: crate::logs::LogOptions,
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// The finished bundle content for one container.
@@ -520,6 +523,9 @@ mod tests {
             resources: Default::default(),
             name: None,
             auto_remove: false,
+            restart: Default::default(),
+            log: Default::default(),
+            labels: Default::default(),
         }
     }
 

@@ -50,6 +50,41 @@ pub struct ContainerState {
     pub cgroups: Vec<PathBuf>,
     #[serde(default)]
     pub auto_remove: bool,
+    /// The monitor owning the container while it runs, and its start time
+    /// (clock ticks since boot, from `/proc/PID/stat`) to tell it from a
+    /// later process that reuses the pid.
+    #[serde(default)]
+    pub monitor_pid: Option<i32>,
+    #[serde(default)]
+    pub monitor_start: Option<u64>,
+    /// Start time of the shim (`pid`), for the same reason.
+    #[serde(default)]
+    pub pid_start: Option<u64>,
+    #[serde(default)]
+    pub restart_count: u32,
+    #[serde(default)]
+    pub host: HostConfig,
+}
+
+/// What the monitor needs to run (and re-run) the container, from the flags
+/// of `wrun run`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct HostConfig {
+    #[serde(default)]
+    pub resources: crate::cgroup::Resources,
+    #[serde(default)]
+    pub restart: crate::policy::RestartPolicy,
+    #[serde(default)]
+    pub log: crate::logs::LogOptions,
+    #[serde(default)]
+    pub tty: bool,
+    #[serde(default)]
+    pub interactive: bool,
+    /// The image's STOPSIGNAL, as written there.
+    #[serde(default)]
+    pub stop_signal: Option<String>,
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// Docker's container states that exist in wrun so far.
@@ -230,6 +265,11 @@ mod tests {
             exit_code: None,
             cgroups: vec![],
             auto_remove: false,
+            monitor_pid: None,
+            monitor_start: None,
+            pid_start: None,
+            restart_count: 0,
+            host: HostConfig::default(),
         }
     }
 

@@ -41,6 +41,8 @@ pub enum SpawnError {
     Clone { flags: u64, errno: Errno },
     #[error("joining the container's cgroup: {0}")]
     JoinCgroup(Errno),
+    #[error("starting a new session in the child: {0}")]
+    Session(Errno),
     #[error("setting up file descriptors in the child: {0}")]
     Fds(Errno),
     #[error("executing {program}: {errno}")]
@@ -57,6 +59,7 @@ pub struct InitCommand {
     fds: Vec<(RawFd, RawFd)>,
     cgroup_procs: Vec<OwnedFd>,
     flags: u64,
+    new_session: bool,
 }
 
 /// Namespace flags the init can be created with.
@@ -85,6 +88,7 @@ impl InitCommand {
             fds: Vec::new(),
             cgroup_procs: Vec::new(),
             flags: 0,
+            new_session: false,
         })
     }
 
@@ -100,6 +104,13 @@ impl InitCommand {
     /// which moves it into that cgroup.
     pub fn join_cgroup(&mut self, procs: OwnedFd) -> &mut Self {
         self.cgroup_procs.push(procs);
+        self
+    }
+
+    /// Makes the child the leader of a new session (`setsid`), detached from
+    /// our controlling terminal: for processes that outlive the caller.
+    pub fn new_session(&mut self) -> &mut Self {
+        self.new_session = true;
         self
     }
 
@@ -138,6 +149,7 @@ struct CloneArgs {
 const STAGE_CGROUP: i32 = 1 << 24;
 const STAGE_FDS: i32 = 2 << 24;
 const STAGE_EXEC: i32 = 3 << 24;
+const STAGE_SESSION: i32 = 4 << 24;
 
 /// Creates the child and runs `cmd.program` in it.
 ///
@@ -220,6 +232,7 @@ pub fn spawn(cmd: &InitCommand) -> Result<Spawned, SpawnError> {
         return Err(match code & !0x00ff_ffff {
             STAGE_CGROUP => SpawnError::JoinCgroup(errno),
             STAGE_FDS => SpawnError::Fds(errno),
+            STAGE_SESSION => SpawnError::Session(errno),
             _ => SpawnError::Exec {
                 program: cmd.program.to_string_lossy().into_owned(),
                 errno,
@@ -260,6 +273,11 @@ fn child_after_clone(
         if n != 1 {
             return STAGE_CGROUP | Errno::last_raw();
         }
+    }
+    // SAFETY: setsid takes no arguments; we are a fresh child, so never a
+    // process group leader and it cannot fail with EPERM.
+    if cmd.new_session && unsafe { libc::setsid() } < 0 {
+        return STAGE_SESSION | Errno::last_raw();
     }
     // SAFETY: an empty set built on the stack; resetting dispositions we
     // own in this child.

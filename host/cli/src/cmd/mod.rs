@@ -5,16 +5,25 @@ use clap::{Parser, Subcommand};
 
 use crate::global::Global;
 
+mod container_common;
 pub mod history;
 pub mod image;
 pub mod images;
 pub mod import;
 pub mod inspect;
+pub mod kill;
 pub mod load;
+pub mod logs;
+pub mod monitor;
+pub mod ps;
+pub mod rm;
 pub mod rmi;
 pub mod run;
 pub mod save;
+pub mod start;
+pub mod stop;
 pub mod tag;
+pub mod wait;
 
 /// A daemonless, Docker-compatible container runtime.
 #[derive(Debug, Parser)]
@@ -49,6 +58,26 @@ pub enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// List containers
+    #[command(alias = "container-ls")]
+    Ps(ps::PsArgs),
+    /// Stop one or more running containers
+    Stop(stop::StopArgs),
+    /// Restart one or more containers
+    Restart(stop::RestartArgs),
+    /// Kill one or more running containers
+    Kill(kill::KillArgs),
+    /// Remove one or more containers
+    Rm(rm::RmArgs),
+    /// Fetch the logs of a container
+    Logs(logs::LogsArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(wait::WaitArgs),
+    /// Start one or more stopped containers
+    Start(start::StartArgs),
+    /// The process that owns a detached container (started by wrun itself)
+    #[command(hide = true)]
+    ContainerMonitor(monitor::MonitorArgs),
 }
 
 impl Cli {
@@ -65,6 +94,15 @@ impl Cli {
             Command::History(a) => a.execute(g),
             Command::Inspect(a) => a.execute(g),
             Command::Image(a) => a.execute(g),
+            Command::Ps(a) => a.execute(g),
+            Command::Stop(a) => a.execute(g),
+            Command::Restart(a) => a.execute(g),
+            Command::Kill(a) => a.execute(g),
+            Command::Rm(a) => a.execute(g),
+            Command::Logs(a) => a.execute(g),
+            Command::Wait(a) => a.execute(g),
+            Command::Start(a) => a.execute(g),
+            Command::ContainerMonitor(a) => a.execute(g),
         }
     }
 }

@@ -4,8 +4,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use wrun_images::Store;
-use wrun_runtime::cgroup::{Layout, Resources};
-use wrun_runtime::launch::{Attach, Runtime, SignalProxy};
+use wrun_runtime::cgroup::Resources;
+use wrun_runtime::launch::{Runtime, SignalProxy};
+use wrun_runtime::logs::LogOptions;
+use wrun_runtime::monitor::Attached;
+use wrun_runtime::policy::RestartPolicy;
 use wrun_runtime::spec::{MountSpec, NetworkMode, RunConfig};
 
 use crate::exit::ExitError;
@@ -90,6 +93,15 @@ pub struct RunArgs {
     /// Tune container pids limit (-1 for unlimited)
     #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
+    /// Restart policy: no, on-failure[:max-retries], always, unless-stopped
+    #[arg(long, default_value = "no")]
+    pub restart: String,
+    /// Log driver options (max-size=10m, max-file=3)
+    #[arg(long = "log-opt", value_name = "KEY=VALUE")]
+    pub log_opt: Vec<String>,
+    /// Set metadata on a container (KEY=VALUE)
+    #[arg(short = 'l', long = "label", value_name = "KEY=VALUE")]
+    pub label: Vec<String>,
     /// IMAGE, then the command and its arguments
     #[arg(
         required = true,
@@ -104,12 +116,6 @@ impl RunArgs {
     pub fn execute(self, g: &Global) -> anyhow::Result<i32> {
         // Before any thread exists, so every thread inherits the mask.
         let signals = SignalProxy::block().map_err(engine)?;
-        if self.detach {
-            return Err(engine_msg(
-                "-d/--detach needs the per-container monitor, which is not built yet; \
-                 run in the foreground",
-            ));
-        }
         if !self.publish.is_empty() {
             return Err(engine_msg(format!(
                 "-p {}: publishing ports needs bridge networking, which is not built yet; \
@@ -137,27 +143,24 @@ impl RunArgs {
             }
             Err(e) => return Err(engine(e)),
         };
-        let layout = Layout::detect().map_err(engine)?;
-        let runtime = Runtime::new(&g.root, shim_path()?).map_err(engine)?;
-        let mut state = runtime.create(&cfg, &store, &image).map_err(engine)?;
-        let attach = if cfg.tty {
-            Attach::Tty {
-                stdin: cfg.interactive,
-            }
-        } else {
-            Attach::Inherit {
-                stdin: cfg.interactive,
-            }
-        };
-        match runtime.run_attached(&mut state, &layout, &cfg.resources, attach, &signals) {
-            Ok(code) => Ok(code),
-            Err(wrun_runtime::Error::Start { code, message }) => Err(ExitError::new(
-                code,
-                format!("Error response from daemon: failed to start container: {message}"),
-            )
-            .into()),
-            Err(e) => Err(engine(e)),
+        let runtime = open_runtime(g)?;
+        let state = runtime.create(&cfg, &store, &image).map_err(engine)?;
+        if self.detach {
+            return match runtime.start_detached(&state.id) {
+                Ok(()) => {
+                    println!("{}", state.id);
+                    Ok(0)
+                }
+                Err(e) => Err(start_error(e)),
+            };
         }
+        let attached = Attached {
+            stdin: cfg.interactive,
+            signals: &signals,
+        };
+        runtime
+            .monitor(&state.id, Some(attached), None)
+            .map_err(start_error)
     }
 
     /// Validates every flag into a [`RunConfig`]; errors name the flag and
@@ -170,6 +173,9 @@ impl RunArgs {
             anyhow::bail!(
                 "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
             );
+        }
+        if self.rm && self.restart != "no" {
+            anyhow::bail!("Conflicting options: --restart and --rm");
         }
         let mut env = Vec::new();
         for file in &self.env_file {
@@ -245,6 +251,22 @@ impl RunArgs {
             },
             name: self.name.clone(),
             auto_remove: self.rm,
+            restart: self
+                .restart
+                .parse::<RestartPolicy>()
+                .map_err(|e| anyhow::anyhow!("--restart: {e}"))?,
+            log: LogOptions::parse(&self.log_opt).map_err(|e| anyhow::anyhow!("--log-opt: {e}"))?,
+            labels: self
+                .label
+                .iter()
+                .map(|l| {
+                    let (k, v) = l.split_once('=').unwrap_or((l, ""));
+                    if k.is_empty() {
+                        anyhow::bail!("invalid value {l:?} for --label: the key is empty");
+                    }
+                    Ok((k.to_string(), v.to_string()))
+                })
+                .collect::<anyhow::Result<_>>()?,
         })
     }
 }
@@ -255,6 +277,25 @@ fn engine(e: impl std::fmt::Display) -> anyhow::Error {
 
 fn engine_msg(msg: impl Into<String>) -> anyhow::Error {
     ExitError::new(ENGINE_FAILED, msg).into()
+}
+
+/// A failed start: the shim's code and message (125, 126 or 127), or 125.
+fn start_error(e: wrun_runtime::Error) -> anyhow::Error {
+    match e {
+        wrun_runtime::Error::Start { code, message } => ExitError::new(
+            code,
+            format!("Error response from daemon: failed to start container: {message}"),
+        )
+        .into(),
+        e => engine(e),
+    }
+}
+
+/// The runtime for the state root, with the shim and this executable (the
+/// monitor) located.
+pub(crate) fn open_runtime(g: &Global) -> anyhow::Result<Runtime> {
+    let exe = std::env::current_exe().map_err(engine)?;
+    Runtime::new(&g.root, shim_path()?, exe).map_err(engine)
 }
 
 /// Where the shim is: `WRUN_SHIM`, else next to this executable.

@@ -1,0 +1,307 @@
+//! The per-container monitor: the process that owns a container for its
+//! whole life, as conmon does for Podman (there is no daemon).
+//!
+//! For `wrun run -d` it is `wrun container-monitor ID` in a session of its
+//! own; for a foreground `wrun run` it is the `wrun` process itself, which
+//! also copies the output to the terminal. Either way it: starts the shim,
+//! reports "started" (or the error) to whoever waits, writes the output to
+//! the json-file log, forwards signals when attached, records the exit
+//! status and time, removes the cgroup, restarts per `--restart`, and with
+//! `--rm` removes the container. Its pid and start time are in the state
+//! file, so `ps` can tell a live monitor from a dead one.
+//!
+//! No async runtime: one `poll(2)` loop over the output pipes (or the pty
+//! master) and the shim's pidfd keeps the monitor small (its RSS is in
+//! docs/benchmarks.md).
+
+use std::fs;
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+use crate::launch::{Io, Running, Runtime, SignalProxy, copy_window_size, wait_code};
+use crate::logs::{LogWriter, Stream, log_path};
+use crate::state::ContainerState;
+use crate::{Error, Result};
+
+/// Marker file: the user stopped the container, so no restart policy
+/// applies until `wrun start`.
+pub const STOP_MARKER: &str = "stop-requested";
+
+/// A terminal attached to the container (foreground `wrun run`).
+#[derive(Debug)]
+pub struct Attached<'a> {
+    /// Pass our stdin (`-i`).
+    pub stdin: bool,
+    pub signals: &'a SignalProxy,
+}
+
+impl Runtime {
+    /// Runs container `id` to the end of its life (restarts included) in the
+    /// calling process. `ready` receives one status line after the first
+    /// start: `{"type":"started",…}` or `{"type":"error",…}`. Returns the
+    /// last exit code.
+    pub fn monitor(
+        &self,
+        id: &str,
+        attached: Option<Attached<'_>>,
+        mut ready: Option<fs::File>,
+    ) -> Result<i32> {
+        let containers = self.containers();
+        let dir = containers.dir(id);
+        let mut state = containers.load(id)?;
+        state.monitor_pid = Some(std::process::id() as i32);
+        state.monitor_start = crate::process::start_time(std::process::id() as i32);
+        let _ = fs::remove_file(dir.join(STOP_MARKER));
+        let log_file = log_path(&dir);
+        let mut log =
+            LogWriter::open(&log_file, state.host.log).map_err(Error::io(log_file.clone()))?;
+        let io = Io {
+            tty: state.host.tty,
+            stdin: attached.as_ref().is_some_and(|a| a.stdin),
+        };
+        let terminal = match (&attached, io.tty) {
+            (Some(a), true) => Some(TerminalMode::enter(a.stdin)),
+            _ => None,
+        };
+
+        let mut first = true;
+        let mut backoff = Duration::from_millis(100);
+        let code = loop {
+            let started_at = Instant::now();
+            let running = match self.start_once(&mut state, io) {
+                Ok(r) => r,
+                Err(e) => {
+                    let code = match &e {
+                        Error::Start { code, .. } => *code,
+                        _ => 125,
+                    };
+                    if first {
+                        if let Some(r) = ready.as_mut() {
+                            let line = serde_json::json!({"type": "error", "code": code,
+                                                          "message": e.to_string()});
+                            let _ = writeln!(r, "{line}");
+                        }
+                        self.end(&mut state, code)?;
+                        drop(terminal);
+                        return Err(e);
+                    }
+                    // A restart that fails ends the container's life.
+                    self.after_exit(&mut state, code)?;
+                    break code;
+                }
+            };
+            containers.save(&state)?;
+            if let Some(a) = &attached {
+                a.signals.forward_to(running.pid);
+            }
+            if first {
+                if let Some(mut r) = ready.take() {
+                    let line = serde_json::json!({"type": "started", "pid": running.pid.as_raw()});
+                    let _ = writeln!(r, "{line}");
+                }
+                first = false;
+            }
+            if let (Some(t), Some(master)) = (&terminal, &running.master) {
+                t.relay_input(master);
+            }
+            let code = pump(running, &mut log, attached.is_some())?;
+            self.after_exit(&mut state, code)?;
+            let stopped = dir.join(STOP_MARKER).exists();
+            if !state
+                .host
+                .restart
+                .should_restart(code, state.restart_count, stopped)
+            {
+                break code;
+            }
+            // Docker's back-off: doubling from 100 ms, reset by a run that
+            // lasted 10 s.
+            if started_at.elapsed() > Duration::from_secs(10) {
+                backoff = Duration::from_millis(100);
+            }
+            state.restart_count += 1;
+            containers.save(&state)?;
+            tracing::debug!(restarts = state.restart_count, code, ?backoff, "restarting");
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(Duration::from_secs(60));
+        };
+        drop(terminal);
+        self.end(&mut state, code)?;
+        Ok(code)
+    }
+
+    /// The last step of a container's run: with `--rm` it goes, otherwise
+    /// its exited state is saved.
+    fn end(&self, state: &mut ContainerState, code: i32) -> Result<()> {
+        if state.status == crate::state::Status::Running {
+            self.after_exit(state, code)?;
+        }
+        state.monitor_pid = None;
+        state.monitor_start = None;
+        if state.auto_remove {
+            crate::cgroup::remove_dirs(&state.cgroups)?;
+            return self.containers().remove(state);
+        }
+        if state.exit_code.is_none() {
+            state.exit_code = Some(code);
+        }
+        self.containers().save(state)
+    }
+}
+
+/// Copies the container's output to the log (and to our terminal when
+/// attached) until the shim has exited and its streams are drained, then
+/// reaps it. Returns its exit code.
+fn pump(running: Running, log: &mut LogWriter, attached: bool) -> Result<i32> {
+    let Running {
+        pid,
+        pidfd,
+        stdout,
+        stderr,
+        master,
+    } = running;
+    let mut streams: Vec<(fs::File, Stream)> = Vec::new();
+    streams.extend(stdout.map(|f| (f, Stream::Stdout)));
+    streams.extend(stderr.map(|f| (f, Stream::Stderr)));
+    streams.extend(master.map(|f| (f, Stream::Stdout)));
+    let mut exited = false;
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        if exited && streams.is_empty() {
+            break;
+        }
+        let (ready, pid_ready) = {
+            let mut fds: Vec<PollFd<'_>> = streams
+                .iter()
+                .map(|(f, _)| PollFd::new(f.as_fd(), PollFlags::POLLIN))
+                .collect();
+            if !exited {
+                fds.push(PollFd::new(pidfd.as_fd(), PollFlags::POLLIN));
+            }
+            // After the exit, the streams get a grace period to drain: the
+            // kernel closes them as the namespace's processes die.
+            let timeout = if exited {
+                PollTimeout::from(1000u16)
+            } else {
+                PollTimeout::NONE
+            };
+            match poll(&mut fds, timeout) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(Error::sys("poll")(e)),
+            }
+            let ready: Vec<bool> = fds[..streams.len()]
+                .iter()
+                .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
+                .collect();
+            let pid_ready = !exited
+                && fds
+                    .last()
+                    .and_then(|p| p.revents())
+                    .is_some_and(|r| !r.is_empty());
+            (ready, pid_ready)
+        };
+        let mut closed = Vec::new();
+        for (i, is_ready) in ready.into_iter().enumerate() {
+            if !is_ready {
+                continue;
+            }
+            let (file, stream) = &mut streams[i];
+            match file.read(&mut buf) {
+                // EIO on a pty master: the last slave holder exited.
+                Ok(0) | Err(_) => closed.push(i),
+                Ok(n) => {
+                    let chunk = &buf[..n];
+                    if let Err(e) = log.write(*stream, chunk) {
+                        tracing::warn!("writing the container log: {e}");
+                    }
+                    if attached {
+                        let _ = match stream {
+                            Stream::Stdout => {
+                                let mut out = std::io::stdout().lock();
+                                out.write_all(chunk).and_then(|_| out.flush())
+                            }
+                            Stream::Stderr => std::io::stderr().write_all(chunk),
+                        };
+                    }
+                }
+            }
+        }
+        for i in closed.into_iter().rev() {
+            streams.remove(i);
+        }
+        if pid_ready {
+            exited = true;
+        }
+    }
+    if let Err(e) = log.flush() {
+        tracing::warn!("writing the container log: {e}");
+    }
+    wait_code(pid)
+}
+
+/// Our terminal in raw mode while a `-t` container is attached: keys go to
+/// the container's pty as they are typed (Ctrl-C becomes the container's
+/// SIGINT through its line discipline), restored on drop.
+struct TerminalMode {
+    restore: Option<rustix::termios::Termios>,
+    stdin: bool,
+}
+
+impl TerminalMode {
+    fn enter(stdin: bool) -> Self {
+        let fd = rustix::stdio::stdin();
+        let restore = if stdin && rustix::termios::isatty(fd) {
+            rustix::termios::tcgetattr(fd).ok().inspect(|original| {
+                let mut raw = original.clone();
+                raw.make_raw();
+                let _ = rustix::termios::tcsetattr(fd, rustix::termios::OptionalActions::Now, &raw);
+            })
+        } else {
+            None
+        };
+        Self { restore, stdin }
+    }
+
+    /// Starts copying our stdin to the pty `master` and sizes the pty like
+    /// our terminal (SIGWINCH keeps it so).
+    fn relay_input(&self, master: &fs::File) {
+        if let Ok(dup) = master.try_clone() {
+            let _ = crate::launch::RELAY_MASTER.set(dup.into());
+            copy_window_size();
+        }
+        if !self.stdin {
+            return;
+        }
+        let Ok(mut to_pty) = master.try_clone() else {
+            return;
+        };
+        // Not joined: it blocks reading our stdin, and the process ends
+        // after the container does.
+        std::thread::spawn(move || {
+            let mut input = std::io::stdin();
+            let mut buf = [0u8; 1024];
+            while let Ok(n) = input.read(&mut buf) {
+                if n == 0 || to_pty.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+}
+
+impl Drop for TerminalMode {
+    fn drop(&mut self) {
+        if let Some(original) = &self.restore {
+            let _ = rustix::termios::tcsetattr(
+                rustix::stdio::stdin(),
+                rustix::termios::OptionalActions::Now,
+                original,
+            );
+        }
+    }
+}
