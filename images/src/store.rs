@@ -648,22 +648,36 @@ impl Store {
         }
     }
 
-    /// Image id -> ids of the containers made from it, read from
-    /// `<root>/containers/<id>/config.json` (annotation `run.wrun.image`).
+    /// Image id -> ids of the containers made from it. A container is
+    /// `<root>/containers/<id>/`; its image is `image_id` in `state.json`
+    /// (the runtime's state file) or else the `run.wrun.image` annotation of
+    /// its `config.json` — an image id, or a reference, resolved here.
     pub fn containers_by_image(&self) -> HashMap<String, Vec<String>> {
         let mut out: HashMap<String, Vec<String>> = HashMap::new();
         let Ok(rd) = fs::read_dir(self.state_root.join("containers")) else {
             return out;
         };
+        let read = |p: PathBuf| -> Option<serde_json::Value> {
+            serde_json::from_slice(&fs::read(p).ok()?).ok()
+        };
         for e in rd.flatten() {
-            let Ok(data) = fs::read(e.path().join("config.json")) else {
-                continue;
-            };
-            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&data) else {
-                continue;
-            };
-            if let Some(img) = v["annotations"][ANNOTATION_CONTAINER_IMAGE].as_str() {
-                out.entry(img.to_owned())
+            let dir = e.path();
+            let from_state = read(dir.join("state.json"))
+                .and_then(|v| v["image_id"].as_str().map(str::to_owned))
+                .filter(|id| id.starts_with("sha256:"));
+            let image = from_state.or_else(|| {
+                let v = read(dir.join("config.json"))?;
+                let r = v["annotations"][ANNOTATION_CONTAINER_IMAGE]
+                    .as_str()?
+                    .to_owned();
+                if r.starts_with("sha256:") && r.len() == 71 {
+                    Some(r)
+                } else {
+                    self.lookup(&r).ok().map(|i| i.id)
+                }
+            });
+            if let Some(img) = image {
+                out.entry(img)
                     .or_default()
                     .push(e.file_name().to_string_lossy().into_owned());
             }

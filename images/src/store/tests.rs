@@ -203,10 +203,28 @@ fn tag_rmi_and_prune() {
         format!(r#"{{"annotations":{{"run.wrun.image":"{b}"}}}}"#),
     )
     .unwrap();
+    // The runtime's state.json names the image id; a config annotation may
+    // hold a reference instead.
+    let cdir2 = s.state_root().join("containers/def456");
+    fs::create_dir_all(&cdir2).unwrap();
+    fs::write(cdir2.join("state.json"), format!(r#"{{"image_id":"{b}"}}"#)).unwrap();
+    let cdir3 = s.state_root().join("containers/0a0a0a");
+    fs::create_dir_all(&cdir3).unwrap();
+    fs::write(
+        cdir3.join("config.json"),
+        r#"{"annotations":{"run.wrun.image":"a:latest"}}"#,
+    )
+    .unwrap();
+    fs::create_dir_all(s.state_root().join("containers/names")).unwrap();
     let used = s.containers_by_image();
-    assert_eq!(used[&b], ["abc123"]);
+    let mut users = used[&b].clone();
+    users.sort();
+    assert_eq!(users, ["0a0a0a", "abc123", "def456"]);
     let e = s.remove("a", false, &used).unwrap_err();
-    assert!(e.to_string().contains("container abc123 is using"), "{e}");
+    assert!(
+        e.to_string().contains("is using its referenced image"),
+        "{e}"
+    );
     let (ev, reclaimed) = s.prune(false, &used).unwrap();
     assert_eq!(ev, [RemoveEvent::Deleted(c.clone())]);
     assert!(reclaimed > 0);
@@ -426,4 +444,38 @@ fn concurrent_imports_keep_every_name() {
     });
     let names = names_of(&s.images().unwrap());
     assert_eq!(names.len(), 6, "{names:?}");
+}
+
+#[test]
+fn manifest_and_config_round_trips() {
+    use oci_spec::image::ImageManifest;
+    let layers = vec![AddedLayer {
+        diff_id: blob::digest_of(b"x"),
+        size: 1,
+    }];
+    let m = build_manifest(&blob::digest_of(b"{}"), 2, &layers).unwrap();
+    let parsed: ImageManifest = serde_json::from_slice(&m).unwrap();
+    assert_eq!(
+        serde_json::to_vec(&parsed).unwrap(),
+        m,
+        "manifest bytes are stable"
+    );
+    assert_eq!(parsed.layers()[0].media_type().to_string(), MEDIA_LAYER_TAR);
+    assert_eq!(parsed.config().size(), 2);
+    // Docker's config (extra keys, Go maps, nulls) parses, and what wrun
+    // reads survives a round trip.
+    let raw = config_for(b"layer");
+    let c = parse_config(&raw, "config").unwrap();
+    let again: ImageConfiguration =
+        serde_json::from_slice(&serde_json::to_vec(&c).unwrap()).unwrap();
+    assert_eq!(again, c);
+    let cfg = c.config().as_ref().unwrap();
+    assert_eq!(cfg.cmd().clone().unwrap(), ["sh"]);
+    assert_eq!(cfg.labels(), &None);
+    assert_eq!(c.history().as_ref().unwrap()[1].empty_layer(), Some(true));
+    // A config that is not JSON is an error naming it.
+    let e = parse_config(b"{nope", "blobs/sha256/abc")
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("blobs/sha256/abc: invalid JSON"), "{e}");
 }

@@ -402,3 +402,78 @@ fn truncated_tar_is_an_error() {
         assert!(matches!(err, Error::Corrupt { .. }), "cut {cut}: {err}");
     }
 }
+
+/// Cheap fuzzing: hostile-looking tars with random header bytes changed (and
+/// checksums fixed, so the damage gets past the tar parser). Whatever
+/// happens — error or success — nothing may appear outside the layer.
+#[test]
+fn mutated_headers_never_escape() {
+    let base = tempfile::tempdir().unwrap();
+    let sentinel = base.path().join("sentinel");
+    fs::create_dir(&sentinel).unwrap();
+    fs::write(sentinel.join("secret"), b"secret").unwrap();
+    let before = sentinel_listing(&sentinel);
+    let s = sentinel.to_str().unwrap();
+    let entries = [
+        E::Dir("d"),
+        E::Sym("d/up", "../../sentinel"),
+        E::Sym("abs", "{S}"),
+        E::File("d/f", b"data"),
+        E::Hard("d/h", "d/f"),
+        E::File("d/.wh.f", b""),
+        E::Sym("loop", "loop"),
+        E::File("x/y/z", b"zz"),
+    ];
+    let tar = build(&entries, s);
+    let mut headers = Vec::new();
+    let mut off = 0;
+    while off + 512 <= tar.len() && tar[off] != 0 {
+        let mut h = Header::new_old();
+        h.as_mut_bytes().copy_from_slice(&tar[off..off + 512]);
+        headers.push(off);
+        off += 512 + (h.size().unwrap() as usize).div_ceil(512) * 512;
+    }
+    assert_eq!(headers.len(), entries.len());
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..400 {
+        let mut t = tar.clone();
+        for _ in 0..(1 + next() % 4) {
+            let h = headers[(next() % headers.len() as u64) as usize];
+            let mut off = (next() % 512) as usize;
+            if (148..156).contains(&off) {
+                off = 0;
+            }
+            // Bias towards path-ish bytes: '/', '.', NUL, or random.
+            t[h + off] = match next() % 4 {
+                0 => b'/',
+                1 => b'.',
+                2 => 0,
+                _ => next() as u8,
+            };
+            let mut hdr = Header::new_old();
+            hdr.as_mut_bytes().copy_from_slice(&t[h..h + 512]);
+            hdr.set_cksum();
+            t[h..h + 512].copy_from_slice(hdr.as_bytes());
+        }
+        let layer = base.path().join(format!("layer{round}"));
+        fs::create_dir(&layer).unwrap();
+        let _ = unpack(&t[..], &layer);
+        assert_eq!(sentinel_listing(&sentinel), before, "round {round}");
+        let _ = fs::remove_dir_all(&layer);
+        let top: Vec<_> = fs::read_dir(base.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            top,
+            ["sentinel"],
+            "round {round}: something written beside the layer"
+        );
+    }
+}
