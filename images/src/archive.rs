@@ -6,8 +6,9 @@
 //! writes them) or an oci-archive (an OCI image layout in a tar: `index.json`,
 //! `oci-layout`, `blobs/`). The archive itself may be gzipped. Because
 //! `manifest.json` usually comes *last* and the input may be a pipe, the
-//! archive's files are first spooled to a temporary directory inside the
-//! store (cleaned up on every path); then every config is verified against
+//! archive's files are indexed in place (a plain tar file, read by offset) or
+//! spooled to a temporary directory inside the store (a pipe or a gzipped
+//! archive; cleaned up on every path); then every config is verified against
 //! its digest and every layer against its diff_id while it is unpacked.
 //!
 //! **Out**: a docker-archive that is also an OCI layout, as Docker 25+
@@ -17,7 +18,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{self, File};
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
 
 use oci_spec::image::{ImageIndex, ImageManifest, MediaType};
@@ -60,13 +61,26 @@ pub fn load<R: Read>(store: &Store, reader: R, file: &str) -> Result<Vec<Loaded>
     load_inner(store, reader).map_err(|e| e.in_file(file))
 }
 
+/// Loads the archive at `path`. A plain tar file is read in place (no
+/// copy); a compressed one is spooled like a stream.
+pub fn load_path(store: &Store, path: &Path) -> Result<Vec<Loaded>> {
+    let file = path.display().to_string();
+    Spool::from_path(store, path)
+        .and_then(|spool| load_spool(store, &spool))
+        .map_err(|e| e.in_file(&file))
+}
+
 fn load_inner<R: Read>(store: &Store, reader: R) -> Result<Vec<Loaded>> {
     let spool = Spool::from_reader(store, reader)?;
+    load_spool(store, &spool)
+}
+
+fn load_spool(store: &Store, spool: &Spool) -> Result<Vec<Loaded>> {
     let mut txn = Txn::new(store);
     let images = if spool.has("manifest.json") {
-        load_docker(&spool, &mut txn)?
+        load_docker(spool, &mut txn)?
     } else if spool.has("index.json") {
-        load_oci(&spool, &mut txn)?
+        load_oci(spool, &mut txn)?
     } else {
         return Err(Error::format(
             "archive",
@@ -266,78 +280,158 @@ fn verify(data: &[u8], digest: &str, what: &str) -> Result<()> {
     }
 }
 
-/// The archive's regular files, spooled to a temporary directory inside the
-/// store, by cleaned path; symlinks and hard links resolved to the file.
+/// Where one of the archive's files can be read.
+#[derive(Debug)]
+enum Loc {
+    /// Copied to the temporary directory (the input was a pipe or gzip).
+    Spooled(PathBuf),
+    /// In place, in a seekable plain tar file.
+    InArchive { offset: u64, size: u64 },
+}
+
+/// The archive's regular files by cleaned path, with symlinks and hard links
+/// resolved to them: read in place from a plain tar file, or else spooled to
+/// a temporary directory inside the store (removed on drop).
 #[derive(Debug)]
 struct Spool {
-    dir: PathBuf,
-    files: HashMap<String, PathBuf>,
+    dir: Option<PathBuf>,
+    archive: Option<PathBuf>,
+    files: HashMap<String, Loc>,
     links: HashMap<String, String>,
 }
 
+fn corrupt(source: io::Error) -> Error {
+    Error::Corrupt { source }
+}
+
+/// What an archive entry is, by its cleaned path.
+enum Kind {
+    File,
+    Symlink(PathBuf),
+    Hard(PathBuf),
+    Other,
+}
+
+fn entry_info<R: Read>(entry: &tar::Entry<'_, R>) -> Result<(String, Kind)> {
+    let raw = entry.path().map_err(corrupt)?.into_owned();
+    let key = clean_path(&raw).map_err(|reason| Error::UnsafeEntry {
+        entry: raw.display().to_string(),
+        reason,
+    })?;
+    let key = key.to_string_lossy().into_owned();
+    let link = || -> Result<PathBuf> {
+        Ok(entry
+            .link_name()
+            .map_err(corrupt)?
+            .map(|l| l.into_owned())
+            .unwrap_or_default())
+    };
+    let kind = match entry.header().entry_type() {
+        tar::EntryType::Regular | tar::EntryType::Continuous => Kind::File,
+        tar::EntryType::Symlink => Kind::Symlink(link()?),
+        tar::EntryType::Link => Kind::Hard(link()?),
+        _ => Kind::Other,
+    };
+    Ok((key, kind))
+}
+
+fn truncated(key: &str) -> Error {
+    corrupt(io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        format!("entry \"{key}\" is truncated"),
+    ))
+}
+
 impl Spool {
-    fn from_reader<R: Read>(store: &Store, reader: R) -> Result<Spool> {
-        let dir = store.dir().join(blob::temp_name("load"));
-        fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
-        let mut spool = Spool {
+    fn empty(dir: Option<PathBuf>, archive: Option<PathBuf>) -> Spool {
+        Spool {
             dir,
+            archive,
             files: HashMap::new(),
             links: HashMap::new(),
-        };
-        let corrupt = |source| Error::Corrupt { source };
-        let plain =
-            blob::decompress(BufReader::with_capacity(256 * 1024, reader)).map_err(corrupt)?;
-        let mut ar = tar::Archive::new(plain);
-        let mut n = 0u64;
-        for entry in ar.entries().map_err(corrupt)? {
-            let mut entry = entry.map_err(corrupt)?;
-            let raw = entry.path().map_err(corrupt)?.into_owned();
-            let key = clean_path(&raw).map_err(|reason| Error::UnsafeEntry {
-                entry: raw.display().to_string(),
-                reason,
-            })?;
-            let key = key.to_string_lossy().into_owned();
-            match entry.header().entry_type() {
-                tar::EntryType::Regular | tar::EntryType::Continuous => {
-                    n += 1;
-                    let p = spool.dir.join(format!("f{n}"));
-                    let mut f = File::create(&p).map_err(|e| Error::io(&p, e))?;
-                    let copied = io::copy(&mut entry, &mut f).map_err(corrupt)?;
-                    if copied != entry.size() {
-                        return Err(corrupt(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            format!("entry \"{key}\" is truncated"),
-                        )));
-                    }
-                    spool.files.insert(key, p);
+        }
+    }
+
+    fn link(&mut self, key: String, kind: Kind) {
+        match kind {
+            Kind::Symlink(t) => {
+                let parent = Path::new(&key)
+                    .parent()
+                    .unwrap_or(Path::new(""))
+                    .to_path_buf();
+                self.links.insert(key, lexical_join(&parent, &t));
+            }
+            Kind::Hard(t) => {
+                self.links.insert(key, lexical_join(Path::new(""), &t));
+            }
+            Kind::File | Kind::Other => {}
+        }
+    }
+
+    /// Indexes a plain tar file without copying it; a compressed one is spooled.
+    fn from_path(store: &Store, path: &Path) -> Result<Spool> {
+        let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut head = [0u8; 4];
+        let n = f.read(&mut head).map_err(|e| Error::io(path, e))?;
+        let f = File::open(path).map_err(|e| Error::io(path, e))?;
+        if blob::sniff(&head[..n]) != blob::Compression::None {
+            return Spool::from_reader(store, f);
+        }
+        let len = f.metadata().map_err(|e| Error::io(path, e))?.len();
+        let mut spool = Spool::empty(None, Some(path.to_path_buf()));
+        let mut ar = tar::Archive::new(f);
+        for entry in ar.entries_with_seek().map_err(corrupt)? {
+            let entry = entry.map_err(corrupt)?;
+            let (key, kind) = entry_info(&entry)?;
+            if let Kind::File = kind {
+                let (offset, size) = (entry.raw_file_position(), entry.size());
+                // Seeking past the end hides a cut-off file: check it is all there.
+                if offset + size > len {
+                    return Err(truncated(&key));
                 }
-                tar::EntryType::Symlink => {
-                    let target = entry.link_name().map_err(corrupt)?.unwrap_or_default();
-                    let parent = Path::new(&key).parent().unwrap_or(Path::new(""));
-                    spool
-                        .links
-                        .insert(key.clone(), lexical_join(parent, &target));
-                }
-                tar::EntryType::Link => {
-                    let target = entry.link_name().map_err(corrupt)?.unwrap_or_default();
-                    spool
-                        .links
-                        .insert(key.clone(), lexical_join(Path::new(""), &target));
-                }
-                _ => {}
+                spool.files.insert(key, Loc::InArchive { offset, size });
+            } else {
+                spool.link(key, kind);
             }
         }
         Ok(spool)
     }
 
-    fn resolve(&self, name: &str) -> Option<&PathBuf> {
+    /// Copies the files of a (possibly gzipped) tar stream to a temporary
+    /// directory inside the store.
+    fn from_reader<R: Read>(store: &Store, reader: R) -> Result<Spool> {
+        let dir = store.dir().join(blob::temp_name("load"));
+        fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+        let mut spool = Spool::empty(Some(dir.clone()), None);
+        let plain =
+            blob::decompress(BufReader::with_capacity(256 * 1024, reader)).map_err(corrupt)?;
+        let mut ar = tar::Archive::new(plain);
+        for (n, entry) in ar.entries().map_err(corrupt)?.enumerate() {
+            let mut entry = entry.map_err(corrupt)?;
+            let (key, kind) = entry_info(&entry)?;
+            if let Kind::File = kind {
+                let p = dir.join(format!("f{n}"));
+                let mut f = File::create(&p).map_err(|e| Error::io(&p, e))?;
+                let copied = io::copy(&mut entry, &mut f).map_err(corrupt)?;
+                if copied != entry.size() {
+                    return Err(truncated(&key));
+                }
+                spool.files.insert(key, Loc::Spooled(p));
+            } else {
+                spool.link(key, kind);
+            }
+        }
+        Ok(spool)
+    }
+
+    fn resolve(&self, name: &str) -> Option<&Loc> {
         let mut key = clean_path(Path::new(name))
             .ok()?
             .to_string_lossy()
             .into_owned();
         for _ in 0..16 {
-            if let Some(p) = self.files.get(&key) {
-                return Some(p);
+            if let Some(l) = self.files.get(&key) {
+                return Some(l);
             }
             key = self.links.get(&key)?.clone();
         }
@@ -348,11 +442,23 @@ impl Spool {
         self.resolve(name).is_some()
     }
 
-    fn open(&self, name: &str) -> Result<File> {
-        let p = self
+    fn open(&self, name: &str) -> Result<Box<dyn Read + Send>> {
+        let loc = self
             .resolve(name)
             .ok_or_else(|| Error::format(name, "missing from archive"))?;
-        File::open(p).map_err(|e| Error::io(p, e))
+        match loc {
+            Loc::Spooled(p) => Ok(Box::new(File::open(p).map_err(|e| Error::io(p, e))?)),
+            Loc::InArchive { offset, size } => {
+                let p = self
+                    .archive
+                    .as_ref()
+                    .expect("in-place files come from a file");
+                let mut f = File::open(p).map_err(|e| Error::io(p, e))?;
+                f.seek(SeekFrom::Start(*offset))
+                    .map_err(|e| Error::io(p, e))?;
+                Ok(Box::new(f.take(*size)))
+            }
+        }
     }
 
     fn read(&self, name: &str) -> Result<Vec<u8>> {
@@ -366,7 +472,9 @@ impl Spool {
 
 impl Drop for Spool {
     fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
+        if let Some(d) = &self.dir {
+            let _ = fs::remove_dir_all(d);
+        }
     }
 }
 

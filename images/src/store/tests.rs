@@ -377,13 +377,37 @@ fn loads_docker25_archives_and_rejects_bad_ones() {
         &config_for(&rootfs_tar(b"fresh")),
         true,
     );
+    let tmp = tempfile::tempdir().unwrap();
     for cut in [100, 600, ar.len() / 2, ar.len() - 600] {
         let e = archive::load(&s, &ar[..cut], "cut.tar")
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("cut.tar: "), "{cut}: {e}");
         assert_eq!(snapshot(&s), before, "cut at {cut} changed the store");
+        // The same from a file, read in place.
+        let p = tmp.path().join("cut.tar");
+        fs::write(&p, &ar[..cut]).unwrap();
+        let e = archive::load_path(&s, &p).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("{}: ", p.display())), "{cut}: {e}");
+        assert_eq!(
+            snapshot(&s),
+            before,
+            "cut at {cut} (file) changed the store"
+        );
     }
+    // Plain and gzipped archive files load in place / spooled.
+    for gz in [false, true] {
+        let layer = rootfs_tar(format!("file{gz}").as_bytes());
+        let ar = docker25_archive(&layer, &config_for(&layer), false);
+        let p = tmp.path().join("whole.tar");
+        fs::write(&p, if gz { gzip(&ar) } else { ar }).unwrap();
+        let loaded = archive::load_path(&s, &p).unwrap();
+        assert_eq!(loaded[0].names, ["d25:latest"]);
+        let img = s.lookup("d25").unwrap();
+        let motd = s.layer_dirs(&img).unwrap()[0].join("etc/motd");
+        assert_eq!(fs::read(motd).unwrap(), format!("file{gz}").as_bytes());
+    }
+    let before = snapshot(&s);
     let e = archive::load(&s, &b"not a tar at all, just text"[..], "junk").unwrap_err();
     assert!(e.to_string().starts_with("junk: "), "{e}");
     assert_eq!(snapshot(&s), before);

@@ -1,8 +1,7 @@
 //! `wrun load [-i FILE] [-q]`: images from a docker-archive or oci-archive
 //! (file or standard input); prints `Loaded image: NAME` per name.
 
-use std::fs::File;
-use std::io::{BufReader, IsTerminal};
+use std::io::IsTerminal;
 
 use crate::cmd::images::open_store;
 use crate::global::Global;
@@ -22,8 +21,12 @@ impl LoadArgs {
         let store = open_store(g)?;
         let loaded = match &self.input {
             Some(path) if path != "-" => {
-                let f = File::open(path).map_err(|e| anyhow::anyhow!("open {path}: {e}"))?;
-                wrun_images::archive::load(&store, BufReader::with_capacity(1 << 20, f), path)?
+                let p = std::path::Path::new(path);
+                if !p.exists() {
+                    anyhow::bail!("open {path}: no such file or directory");
+                }
+                // Read in place: no copy of a plain tar file.
+                wrun_images::archive::load_path(&store, p)?
             }
             _ => {
                 let stdin = std::io::stdin();
