@@ -193,7 +193,7 @@ impl Unpacker {
             let dir = self
                 .parent(&parent, true)
                 .map_err(|e| fail(e.to_string()))?;
-            remove_existing(dir, target, false).map_err(|e| fail(e.to_string()))?;
+            remove_existing(dir, target).map_err(|e| fail(e.to_string()))?;
             return mknodat(
                 dir,
                 target,
@@ -233,7 +233,7 @@ impl Unpacker {
                 let keep = statat(dir, &name, AtFlags::SYMLINK_NOFOLLOW)
                     .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory);
                 if !keep {
-                    remove_existing(dir, &name, false).map_err(|e| fail(e.to_string()))?;
+                    remove_existing(dir, &name).map_err(|e| fail(e.to_string()))?;
                     mkdirat(dir, &name, Mode::from_raw_mode(0o700))
                         .map_err(|e| fail(format!("mkdir: {e}")))?;
                 }
@@ -252,7 +252,7 @@ impl Unpacker {
                 let dir = self
                     .parent(&parent, true)
                     .map_err(|e| fail(e.to_string()))?;
-                remove_existing(dir, &name, true).map_err(|e| fail(e.to_string()))?;
+                let removed_dir = remove_existing(dir, &name).map_err(|e| fail(e.to_string()))?;
                 let fd = openat(
                     dir,
                     &name,
@@ -283,6 +283,9 @@ impl Unpacker {
                     });
                 }
                 self.stats.bytes += n;
+                if removed_dir {
+                    self.cache = None;
+                }
                 set_meta_fd(&file, &meta, true).map_err(|e| fail(e.to_string()))
             }
             tar::EntryType::Symlink => {
@@ -294,7 +297,7 @@ impl Unpacker {
                 let dir = self
                     .parent(&parent, true)
                     .map_err(|e| fail(e.to_string()))?;
-                remove_existing(dir, &name, false).map_err(|e| fail(e.to_string()))?;
+                remove_existing(dir, &name).map_err(|e| fail(e.to_string()))?;
                 // The target is stored as text; it is never followed here
                 // except by cap-std lookups, which keep to the layer root.
                 symlinkat(&target, dir, &name).map_err(|e| fail(format!("symlink: {e}")))?;
@@ -335,17 +338,22 @@ impl Unpacker {
                 let dir = self
                     .parent(&parent, true)
                     .map_err(|e| fail(e.to_string()))?;
-                remove_existing(dir, &name, true).map_err(|e| fail(e.to_string()))?;
+                let removed_dir = remove_existing(dir, &name).map_err(|e| fail(e.to_string()))?;
                 // No AT_SYMLINK_FOLLOW: a link to a symlink links the symlink
                 // itself, never what it points at.
-                linkat(&sdir, &sname, dir, &name, AtFlags::empty())
-                    .map_err(|e| fail(format!("hard link to {}: {e}", src.display())))
+                let res = linkat(&sdir, &sname, dir, &name, AtFlags::empty())
+                    .map_err(|e| fail(format!("hard link to {}: {e}", src.display())));
+                if removed_dir {
+                    self.cache = None;
+                }
+                res
             }
             tar::EntryType::Fifo => {
+                self.cache = None;
                 let dir = self
                     .parent(&parent, true)
                     .map_err(|e| fail(e.to_string()))?;
-                remove_existing(dir, &name, true).map_err(|e| fail(e.to_string()))?;
+                remove_existing(dir, &name).map_err(|e| fail(e.to_string()))?;
                 mknodat(
                     dir,
                     &name,
@@ -407,17 +415,18 @@ fn gid(n: u32) -> Gid {
     Gid::from_raw(n)
 }
 
-/// Removes whatever is at `dir/name` without following it. A directory is
-/// removed recursively only when a non-directory replaces it.
-fn remove_existing(dir: &Dir, name: &OsStr, dirs_too: bool) -> io::Result<()> {
+/// Removes whatever is at `dir/name` without following it (a directory
+/// recursively: a non-directory replaces it). Returns whether a directory
+/// went, in which case the caller drops its cached parent fd, which may have
+/// been inside it.
+fn remove_existing(dir: &Dir, name: &OsStr) -> io::Result<bool> {
     match statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
-        Err(rustix::io::Errno::NOENT) => Ok(()),
+        Err(rustix::io::Errno::NOENT) => Ok(false),
         Err(e) => Err(e.into()),
         Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
-            let _ = dirs_too;
-            dir.remove_dir_all(name)
+            dir.remove_dir_all(name).map(|()| true)
         }
-        Ok(_) => Ok(unlinkat(dir, name, AtFlags::empty())?),
+        Ok(_) => Ok(unlinkat(dir, name, AtFlags::empty()).map(|()| false)?),
     }
 }
 

@@ -274,6 +274,17 @@ fn breakout_attempts() {
             Rejected("d/x"),
         ),
         (
+            "file replaces a dir whose fd was cached",
+            vec![
+                Dir("a"),
+                Dir("a/b"),
+                File("a/b/x", b"1"),
+                File("a", b"f"),
+                File("a/b/y", b"2"),
+            ],
+            Rejected("a/b/y"),
+        ),
+        (
             "file replaces a symlink instead of writing through it",
             vec![Sym("f", "{S}/secret"), File("f", b"pwned")],
             Inside(|l, _| {
