@@ -341,7 +341,20 @@ impl Store {
             }
             return self.by_id_prefix(entries, hex)?.ok_or_else(not_found);
         }
-        if let Ok(r) = Reference::parse_normalized(s) {
+        let parsed = Reference::parse_normalized(s);
+        if let Err(e) = &parsed
+            && !reference::is_lower_hex(s)
+        {
+            // Neither a name nor an id: say what is wrong with it, as Docker does.
+            return Err(Error::InvalidReference {
+                reference: s.to_owned(),
+                reason: match e {
+                    Error::InvalidReference { reason, .. } => reason.clone(),
+                    other => other.to_string(),
+                },
+            });
+        }
+        if let Ok(r) = parsed {
             if let Some(d) = r.digest() {
                 if let Some(e) = entries.iter().find(|e| e.manifest == d || e.id == d) {
                     return Ok(e.manifest.clone());
