@@ -116,6 +116,9 @@ impl RunArgs {
     pub fn execute(self, g: &Global) -> anyhow::Result<i32> {
         // Before any thread exists, so every thread inherits the mask.
         let signals = SignalProxy::block().map_err(engine)?;
+        if let Ok(layout) = wrun_runtime::cgroup::Layout::detect() {
+            wrun_runtime::cgroup::prime_migration_lock(&layout);
+        }
         if !self.publish.is_empty() {
             return Err(engine_msg(format!(
                 "-p {}: publishing ports needs bridge networking, which is not built yet; \
