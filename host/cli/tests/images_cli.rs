@@ -236,6 +236,20 @@ fn save_load_prune_via_cli() {
     ]);
     let archive = env.dir.path().join("bb.tar");
     env.ok(&["save", "-o", archive.to_str().unwrap(), "bb:1"]);
+    // To standard output: the same bytes (save is reproducible).
+    let piped = env.dir.path().join("piped.tar");
+    let o = Command::new(env!("CARGO_BIN_EXE_wrun"))
+        .arg("--root")
+        .arg(env.root())
+        .args(["save", "bb:1"])
+        .stdout(std::fs::File::create(&piped).unwrap())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        std::fs::read(&piped).unwrap(),
+        std::fs::read(&archive).unwrap()
+    );
     env.ok(&["rmi", "bb:1"]);
     assert_eq!(
         env.ok(&["load", "-i", archive.to_str().unwrap()]),

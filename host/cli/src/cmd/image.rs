@@ -146,3 +146,55 @@ impl PruneArgs {
         Ok(0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cmd::{Cli, Command};
+
+    fn parse(line: &str) -> Cli {
+        let args = line.split_whitespace();
+        Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{line}: {e}"))
+    }
+
+    /// The lecture's image commands, and Docker's flags for the rest.
+    #[test]
+    fn image_command_lines_parse() {
+        for line in [
+            "wrun images",
+            "wrun images -a -q --no-trunc --digests --format json",
+            "wrun images --filter dangling=true busybox",
+            "wrun history flask-app",
+            "wrun history --no-trunc -H=false -q flask-app",
+            "wrun image prune",
+            "wrun image prune -a -f",
+            "wrun image ls -q",
+            "wrun image list",
+            "wrun image rm -f a b",
+            "wrun image inspect -f {{.Id}} a",
+            "wrun image history a",
+            "wrun image tag a b:c",
+            "wrun image save -o f.tar a",
+            "wrun image load -i f.tar",
+            "wrun image import - repo:tag",
+            "wrun import -c CMD -m msg --change ENV file.tar repo:tag",
+            "wrun load -q",
+            "wrun save -o out.tar a b",
+            "wrun tag a localhost:5000/a:1",
+            "wrun rmi -f --no-prune a",
+        ] {
+            parse(line);
+        }
+        match parse("wrun image prune -a").command {
+            Command::Image(super::ImageCommand::Prune(p)) => assert!(p.all && !p.force),
+            other => panic!("{other:?}"),
+        }
+        for bad in ["wrun rmi", "wrun tag a", "wrun save", "wrun history"] {
+            assert!(
+                Cli::try_parse_from(bad.split_whitespace()).is_err(),
+                "{bad}"
+            );
+        }
+    }
+}
