@@ -2,7 +2,7 @@
 //!
 //! Concepts, in the order an image meets them:
 //!
-//! * A **reference** ([`reference`]) is what a user types (`busybox`,
+//! * A **reference** ([`mod@reference`]) is what a user types (`busybox`,
 //!   `python:3.11-slim`, `x@sha256:…`), normalized as Docker does so that the
 //!   store keys every image by one fully qualified name.
 //! * The **store** ([`store`]) is an OCI image layout under the state root

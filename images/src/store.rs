@@ -27,7 +27,7 @@
 //!
 //! **Writes** (import, load) stage everything beside its final place —
 //! `blobs/sha256/.tmp-*` files and `layers/.tmp-*` dirs, hashed and verified
-//! as they are written — and a [`Txn`] commits them under the lock: rename
+//! as they are written — and a transaction (`Txn`) commits them under the lock: rename
 //! into place, then replace `index.json` atomically. A failure before that
 //! drops the staged files, so the store is exactly as before. Deletions take
 //! the lock, rewrite the index, then remove every blob and layer no image
