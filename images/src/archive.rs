@@ -280,6 +280,9 @@ fn verify(data: &[u8], digest: &str, what: &str) -> Result<()> {
     }
 }
 
+/// The largest manifest, index or config accepted (real ones are a few kB).
+const MAX_JSON: u64 = 64 << 20;
+
 /// Where one of the archive's files can be read.
 #[derive(Debug)]
 enum Loc {
@@ -461,11 +464,17 @@ impl Spool {
         }
     }
 
+    /// Reads a small JSON file (manifest, index, config), refusing one
+    /// larger than [`MAX_JSON`] rather than trying to hold it in memory.
     fn read(&self, name: &str) -> Result<Vec<u8>> {
         let mut v = Vec::new();
         self.open(name)?
+            .take(MAX_JSON + 1)
             .read_to_end(&mut v)
             .map_err(|e| Error::io(name, e))?;
+        if v.len() as u64 > MAX_JSON {
+            return Err(Error::format(name, format!("larger than {MAX_JSON} bytes")));
+        }
         Ok(v)
     }
 }
