@@ -456,3 +456,16 @@ fn cgroup_limits_are_applied() {
     assert!(found_memory && found_pids, "limits not found for {prefix}");
     assert!(common::cgroups_named(&prefix).is_empty());
 }
+
+#[test]
+fn tty_gives_a_pty_with_a_size() {
+    let Some(env) = busybox() else { return };
+    let out = ok(&env.wrun(&["run", "--rm", "-t", "busybox", "sh", "-c", "tty; stty size; test -t 1 && echo yes"]));
+    let lines: Vec<&str> = out.lines().map(str::trim).collect();
+    assert!(lines[0].starts_with("/dev/pts/"), "{out}");
+    assert_eq!(lines[1], "24 80", "{out}");
+    assert_eq!(lines[2], "yes", "{out}");
+    // Without -t nothing is a terminal.
+    let out = env.wrun(&["run", "--rm", "busybox", "test", "-t", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -305,6 +305,21 @@ pub fn environment(cfg: &RunConfig, image: &ImageConfiguration, hostname: &str) 
     env
 }
 
+/// The pty size a `-t` container starts with: our terminal's when we have
+/// one (the monitor keeps it in step on SIGWINCH), else 24x80 so programs
+/// that ask do not get 0x0.
+fn console_size(tty: bool) -> Value {
+    if !tty {
+        return Value::Null;
+    }
+    let (height, width) = [rustix::stdio::stdout(), rustix::stdio::stdin()]
+        .into_iter()
+        .find_map(|fd| rustix::termios::tcgetwinsize(fd).ok())
+        .filter(|w| w.ws_row > 0 && w.ws_col > 0)
+        .map_or((24, 80), |w| (w.ws_row, w.ws_col));
+    json!({"height": height, "width": width})
+}
+
 /// Builds the container's bundle: the spec and its generated `/etc` files.
 pub fn build(
     id: &str,
@@ -446,6 +461,7 @@ pub fn build(
         "ociVersion": "1.2.0",
         "process": {
             "terminal": cfg.tty,
+            "consoleSize": console_size(cfg.tty),
             "user": {"uid": 0, "gid": 0},
             "args": argv,
             "env": env,
