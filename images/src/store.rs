@@ -870,6 +870,9 @@ impl<'s> Txn<'s> {
     /// Builds manifests for `images`, moves everything into place and
     /// updates the index, all under the lock. Returns the image ids.
     pub(crate) fn commit(mut self, images: Vec<NewImage>) -> Result<Vec<String>> {
+        // Under the lock from here: a blob found present must still be there
+        // when the index points at it (another process's rmi may gc it).
+        let _lock = self.store.lock()?;
         let mut planned = Vec::new();
         for img in &images {
             let config_digest = self.put_blob(&img.config)?;
@@ -877,7 +880,6 @@ impl<'s> Txn<'s> {
             let manifest_digest = self.put_blob(&manifest)?;
             planned.push((config_digest, manifest_digest, manifest.len() as u64));
         }
-        let _lock = self.store.lock()?;
         self.move_into_place()?;
         // Layers the transaction skipped because the store had them may have
         // been deleted since by another process's rmi.
