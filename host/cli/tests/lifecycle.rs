@@ -408,3 +408,55 @@ fn bad_input_is_named() {
     assert_eq!(out.status.code(), Some(1));
     ok(&env.wrun(&["rm", "-f", "busy"]));
 }
+
+#[test]
+fn attach_streams_output_and_passes_input() {
+    let Some(env) = busybox() else { return };
+    // Output from now on, and the container's exit code at the end.
+    run_d(
+        &env,
+        &[
+            "--name",
+            "late",
+            "busybox",
+            "sh",
+            "-c",
+            "sleep 0.5; echo late; echo oops >&2; exit 4",
+        ],
+    );
+    let out = env.wrun(&["attach", "late"]);
+    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(text(&out.stdout), "late\n");
+    assert_eq!(text(&out.stderr), "oops\n");
+
+    // With -i, what we type reaches the container's stdin.
+    run_d(
+        &env,
+        &[
+            "-i",
+            "--name",
+            "echoer",
+            "busybox",
+            "sh",
+            "-c",
+            "while read l; do echo got $l; done",
+        ],
+    );
+    let mut child = env
+        .cmd(&["attach", "echoer"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.as_mut().unwrap().write_all(b"hello\n").unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert_eq!(line, "got hello\n");
+    ok(&env.wrun(&["rm", "-f", "echoer"]));
+    assert!(child.wait().unwrap().code().is_some());
+    let out = env.wrun(&["attach", "late"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("start it first"));
+}

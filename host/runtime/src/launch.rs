@@ -220,10 +220,16 @@ impl Runtime {
         let dup = |fd: std::os::fd::BorrowedFd<'_>, what: &'static str| {
             fd.try_clone_to_owned().map_err(Error::io(what))
         };
-        let stdin_fd = if io.stdin && !io.tty {
-            dup(std::io::stdin().as_fd(), "stdin")?
-        } else {
-            dup(devnull.as_fd(), "/dev/null")?
+        let mut stdin_pipe = None;
+        let stdin_fd = match (io.stdin, io.tty) {
+            (StdinMode::Inherit, false) => dup(std::io::stdin().as_fd(), "stdin")?,
+            (StdinMode::Pipe, false) => {
+                let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+                    .map_err(Error::sys("pipe2"))?;
+                stdin_pipe = Some(fs::File::from(w));
+                r
+            }
+            _ => dup(devnull.as_fd(), "/dev/null")?,
         };
         let (console_ours, console_theirs) = if io.tty {
             let (a, b) = UnixStream::pair().map_err(Error::io("console socket"))?;
@@ -315,6 +321,7 @@ impl Runtime {
         Ok(Running {
             pid: child.pid,
             pidfd: child.pidfd,
+            stdin: stdin_pipe,
             stdout: out_read.map(fs::File::from),
             stderr: err_read.map(fs::File::from),
             master,
@@ -399,8 +406,19 @@ impl Runtime {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Io {
     pub tty: bool,
-    /// Our stdin is passed on (attached `-i`); otherwise `/dev/null`.
-    pub stdin: bool,
+    pub stdin: StdinMode,
+}
+
+/// Where a (non-tty) container's stdin comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StdinMode {
+    /// `/dev/null`, as Docker gives a container without `-i`.
+    Null,
+    /// Our own stdin (attached `-i`).
+    Inherit,
+    /// A pipe the monitor writes what attached clients type into
+    /// (detached `-i`).
+    Pipe,
 }
 
 /// A started shim and the ends of its output streams.
@@ -408,6 +426,8 @@ pub(crate) struct Io {
 pub(crate) struct Running {
     pub pid: Pid,
     pub pidfd: OwnedFd,
+    /// The write end of the container's stdin pipe ([`StdinMode::Pipe`]).
+    pub stdin: Option<fs::File>,
     pub stdout: Option<fs::File>,
     pub stderr: Option<fs::File>,
     pub master: Option<fs::File>,

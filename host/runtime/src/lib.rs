@@ -25,6 +25,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod attach;
 pub mod cgroup;
 mod control;
 mod error;

@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
-use crate::launch::{Io, Running, Runtime, SignalProxy, copy_window_size, wait_code};
+use crate::attach::Clients;
+use crate::launch::{Io, Running, Runtime, SignalProxy, StdinMode, copy_window_size, wait_code};
 use crate::logs::{LogWriter, Stream, log_path};
 use crate::state::ContainerState;
 use crate::{Error, Result};
@@ -60,7 +61,19 @@ impl Runtime {
             LogWriter::open(&log_file, state.host.log).map_err(Error::io(log_file.clone()))?;
         let io = Io {
             tty: state.host.tty,
-            stdin: attached.as_ref().is_some_and(|a| a.stdin),
+            stdin: match &attached {
+                Some(a) if a.stdin => StdinMode::Inherit,
+                Some(_) => StdinMode::Null,
+                None if state.host.interactive => StdinMode::Pipe,
+                None => StdinMode::Null,
+            },
+        };
+        // A detached container can be attached to later (`wrun attach`).
+        let mut clients = match &attached {
+            Some(_) => None,
+            None => Some(Clients::new(
+                crate::attach::listen(&dir).map_err(Error::io(dir.join("attach.sock")))?,
+            )),
         };
         let terminal = match (&attached, io.tty) {
             (Some(a), true) => Some(TerminalMode::enter(a.stdin)),
@@ -83,6 +96,9 @@ impl Runtime {
                             let line = serde_json::json!({"type": "error", "code": code,
                                                           "message": e.to_string()});
                             let _ = writeln!(r, "{line}");
+                        }
+                        if clients.take().is_some() {
+                            crate::attach::remove_socket(&dir);
                         }
                         self.end(&mut state, code)?;
                         drop(terminal);
@@ -107,7 +123,14 @@ impl Runtime {
             if let (Some(t), Some(master)) = (&terminal, &running.master) {
                 t.relay_input(master);
             }
-            let code = pump(running, &mut log, attached.is_some())?;
+            let forward_input = state.host.interactive;
+            let code = pump(
+                running,
+                &mut log,
+                attached.is_some(),
+                clients.as_mut(),
+                forward_input,
+            )?;
             self.after_exit(&mut state, code)?;
             let stopped = dir.join(STOP_MARKER).exists();
             if !state
@@ -129,6 +152,9 @@ impl Runtime {
             backoff = (backoff * 2).min(Duration::from_secs(60));
         };
         drop(terminal);
+        if clients.take().is_some() {
+            crate::attach::remove_socket(&dir);
+        }
         self.end(&mut state, code)?;
         Ok(code)
     }
@@ -152,17 +178,31 @@ impl Runtime {
     }
 }
 
-/// Copies the container's output to the log (and to our terminal when
-/// attached) until the shim has exited and its streams are drained, then
-/// reaps it. Returns its exit code.
-fn pump(running: Running, log: &mut LogWriter, attached: bool) -> Result<i32> {
+/// Copies the container's output to the log (to our terminal when
+/// attached, and to `wrun attach` clients) until the shim has exited and its
+/// streams are drained; passes clients' input to the container's stdin or
+/// pty; then reaps the shim. Returns its exit code.
+fn pump(
+    running: Running,
+    log: &mut LogWriter,
+    attached: bool,
+    mut clients: Option<&mut Clients>,
+    forward_input: bool,
+) -> Result<i32> {
     let Running {
         pid,
         pidfd,
+        stdin,
         stdout,
         stderr,
         master,
     } = running;
+    // Where attach clients' keystrokes go: the pty, or the stdin pipe.
+    let mut input_sink: Option<fs::File> = match &master {
+        Some(m) if forward_input => m.try_clone().ok(),
+        Some(_) => None,
+        None => stdin,
+    };
     let mut streams: Vec<(fs::File, Stream)> = Vec::new();
     streams.extend(stdout.map(|f| (f, Stream::Stdout)));
     streams.extend(stderr.map(|f| (f, Stream::Stderr)));
@@ -173,11 +213,21 @@ fn pump(running: Running, log: &mut LogWriter, attached: bool) -> Result<i32> {
         if exited && streams.is_empty() {
             break;
         }
-        let (ready, pid_ready) = {
+        let n_streams = streams.len();
+        let n_clients = clients.as_ref().map_or(0, |c| c.streams().len());
+        let (ready, pid_ready, accept, inputs) = {
             let mut fds: Vec<PollFd<'_>> = streams
                 .iter()
                 .map(|(f, _)| PollFd::new(f.as_fd(), PollFlags::POLLIN))
                 .collect();
+            if let Some(c) = clients.as_deref() {
+                fds.push(PollFd::new(c.listener().as_fd(), PollFlags::POLLIN));
+                fds.extend(
+                    c.streams()
+                        .iter()
+                        .map(|s| PollFd::new(s.as_fd(), PollFlags::POLLIN)),
+                );
+            }
             if !exited {
                 fds.push(PollFd::new(pidfd.as_fd(), PollFlags::POLLIN));
             }
@@ -194,16 +244,21 @@ fn pump(running: Running, log: &mut LogWriter, attached: bool) -> Result<i32> {
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => return Err(Error::sys("poll")(e)),
             }
-            let ready: Vec<bool> = fds[..streams.len()]
-                .iter()
-                .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
-                .collect();
-            let pid_ready = !exited
-                && fds
-                    .last()
-                    .and_then(|p| p.revents())
-                    .is_some_and(|r| !r.is_empty());
-            (ready, pid_ready)
+            let is_ready = |p: &PollFd<'_>| p.revents().is_some_and(|r| !r.is_empty());
+            let ready: Vec<bool> = fds[..n_streams].iter().map(is_ready).collect();
+            let (accept, inputs) = if clients.is_some() {
+                (
+                    is_ready(&fds[n_streams]),
+                    fds[n_streams + 1..n_streams + 1 + n_clients]
+                        .iter()
+                        .map(is_ready)
+                        .collect(),
+                )
+            } else {
+                (false, Vec::new())
+            };
+            let pid_ready = !exited && fds.last().is_some_and(is_ready);
+            (ready, pid_ready, accept, inputs)
         };
         let mut closed = Vec::new();
         for (i, is_ready) in ready.into_iter().enumerate() {
@@ -218,6 +273,9 @@ fn pump(running: Running, log: &mut LogWriter, attached: bool) -> Result<i32> {
                     let chunk = &buf[..n];
                     if let Err(e) = log.write(*stream, chunk) {
                         tracing::warn!("writing the container log: {e}");
+                    }
+                    if let Some(c) = clients.as_deref_mut() {
+                        c.broadcast(*stream, chunk);
                     }
                     if attached {
                         let _ = match stream {
@@ -234,12 +292,32 @@ fn pump(running: Running, log: &mut LogWriter, attached: bool) -> Result<i32> {
         for i in closed.into_iter().rev() {
             streams.remove(i);
         }
+        if let Some(c) = clients.as_deref_mut() {
+            // Highest index first: reading may remove a client.
+            for i in (0..inputs.len()).rev() {
+                if !inputs[i] {
+                    continue;
+                }
+                if let Some(n) = c.read_input(i, &mut buf)
+                    && let Some(sink) = input_sink.as_mut()
+                    && sink.write_all(&buf[..n]).is_err()
+                {
+                    input_sink = None;
+                }
+            }
+            if accept {
+                c.accept();
+            }
+        }
         if pid_ready {
             exited = true;
         }
     }
     if let Err(e) = log.flush() {
         tracing::warn!("writing the container log: {e}");
+    }
+    if let Some(c) = clients {
+        c.close_all();
     }
     wait_code(pid)
 }

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 use crate::global::Global;
 
+pub mod attach;
 mod container_common;
 pub mod history;
 pub mod image;
@@ -75,6 +76,8 @@ pub enum Command {
     Wait(wait::WaitArgs),
     /// Start one or more stopped containers
     Start(start::StartArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(attach::AttachArgs),
     /// The process that owns a detached container (started by wrun itself)
     #[command(hide = true)]
     ContainerMonitor(monitor::MonitorArgs),
@@ -102,6 +105,7 @@ impl Cli {
             Command::Logs(a) => a.execute(g),
             Command::Wait(a) => a.execute(g),
             Command::Start(a) => a.execute(g),
+            Command::Attach(a) => a.execute(g),
             Command::ContainerMonitor(a) => a.execute(g),
         }
     }

@@ -1,0 +1,119 @@
+//! `wrun attach [--no-stdin] CONTAINER`: the output of a detached container
+//! from now on, and (with `-i`/`-t` containers) our keystrokes to it.
+//! Ctrl-P Ctrl-Q detaches from a `-t` container, as in Docker.
+
+use std::io::{Read, Write};
+
+use wrun_runtime::logs::Stream;
+use wrun_runtime::state::Status;
+
+use crate::exit::ExitError;
+use crate::global::Global;
+
+/// Docker's default detach sequence: Ctrl-P, Ctrl-Q.
+const DETACH: [u8; 2] = [0x10, 0x11];
+
+#[derive(Debug, clap::Args)]
+pub struct AttachArgs {
+    /// Do not attach STDIN
+    #[arg(long)]
+    pub no_stdin: bool,
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+}
+
+impl AttachArgs {
+    pub fn execute(self, g: &Global) -> anyhow::Result<i32> {
+        let runtime = super::run::open_runtime(g)?;
+        let fail = |msg: String| ExitError::new(1, format!("Error response from daemon: {msg}"));
+        let state = runtime
+            .get(&self.container)
+            .map_err(|e| fail(e.to_string()))?;
+        if state.status != Status::Running {
+            return Err(
+                fail("You cannot attach to a stopped container, start it first".into()).into(),
+            );
+        }
+        let dir = runtime.containers().dir(&state.id);
+        let mut sock = wrun_runtime::attach::connect(&dir)
+            .map_err(|e| fail(format!("attaching to {}: {e}", self.container)))?;
+        let send_input = !self.no_stdin && state.host.interactive;
+        let raw = RawTerminal::enter(send_input && state.host.tty);
+        if send_input {
+            let mut to_container = sock.try_clone()?;
+            let tty = state.host.tty;
+            std::thread::spawn(move || {
+                let mut input = std::io::stdin();
+                let mut buf = [0u8; 1024];
+                let mut last = 0u8;
+                while let Ok(n) = input.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let chunk = &buf[..n];
+                    let detach = tty
+                        && (chunk.windows(2).any(|w| w == DETACH)
+                            || (last == DETACH[0] && chunk[0] == DETACH[1]));
+                    if detach {
+                        let _ = to_container.shutdown(std::net::Shutdown::Both);
+                        break;
+                    }
+                    last = chunk[n - 1];
+                    if to_container.write_all(chunk).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        let mut out = std::io::stdout();
+        let mut err = std::io::stderr();
+        while let Ok(Some((stream, data))) = wrun_runtime::attach::read_frame(&mut sock) {
+            let w: &mut dyn Write = match stream {
+                Stream::Stdout => &mut out,
+                Stream::Stderr => &mut err,
+            };
+            w.write_all(&data)?;
+            w.flush()?;
+        }
+        drop(raw);
+        // The stream ended: the container exited (or we detached).
+        match runtime.get(&state.id) {
+            Ok(s) if s.status == Status::Running => {
+                eprintln!("read escape sequence");
+                Ok(0)
+            }
+            _ => Ok(runtime.wait(&state.id).unwrap_or(0)),
+        }
+    }
+}
+
+/// Raw mode on our terminal while attached to a tty container.
+struct RawTerminal(Option<rustix::termios::Termios>);
+
+impl RawTerminal {
+    fn enter(wanted: bool) -> Self {
+        let fd = rustix::stdio::stdin();
+        if !wanted || !rustix::termios::isatty(fd) {
+            return Self(None);
+        }
+        let original = rustix::termios::tcgetattr(fd).ok();
+        if let Some(o) = &original {
+            let mut raw = o.clone();
+            raw.make_raw();
+            let _ = rustix::termios::tcsetattr(fd, rustix::termios::OptionalActions::Now, &raw);
+        }
+        Self(original)
+    }
+}
+
+impl Drop for RawTerminal {
+    fn drop(&mut self) {
+        if let Some(o) = &self.0 {
+            let _ = rustix::termios::tcsetattr(
+                rustix::stdio::stdin(),
+                rustix::termios::OptionalActions::Now,
+                o,
+            );
+        }
+    }
+}
