@@ -511,19 +511,44 @@ fn lexical_join(parent: &Path, target: &Path) -> String {
 }
 
 /// Writes a docker-archive (that is also an OCI layout) of the images named
-/// by `references` to `out`. An image named by a name is saved with that
-/// name; by id, without one (as Docker does).
+/// by `references` to `out`. As with Docker, an image named by `name:tag` is
+/// saved with that name, a bare repository saves all its tags, and an id
+/// saves the image without a name. Nothing is written unless every
+/// reference resolves.
 pub fn save<W: Write>(store: &Store, references: &[String], out: W) -> Result<()> {
     let mut manifest_json = Vec::new();
     let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     let mut blobs: BTreeSet<String> = BTreeSet::new();
     let mut index = Vec::new();
     let mut by_id: Vec<(String, usize)> = Vec::new();
+    // Resolve everything before writing a byte.
+    let mut targets: Vec<(crate::Image, Option<Reference>)> = Vec::new();
     for r in references {
+        let bare = Reference::parse(r)
+            .ok()
+            .filter(|p| p.tag().is_none() && p.digest().is_none());
+        if let Some(repo) = bare {
+            // As Docker: a repository without a tag saves every tag of it.
+            let mut hits = Vec::new();
+            for img in store.images()? {
+                for n in img.names.iter().filter_map(|n| Reference::parse(n).ok()) {
+                    if n.repository() == repo.repository() {
+                        hits.push((img.clone(), Some(n)));
+                    }
+                }
+            }
+            if !hits.is_empty() {
+                targets.extend(hits);
+                continue;
+            }
+        }
         let img = store.lookup(r)?;
         let name = Reference::parse_normalized(r)
             .ok()
             .filter(|n| n.digest().is_none() && img.names.contains(&n.to_string()));
+        targets.push((img, name));
+    }
+    for (img, name) in targets {
         let pos = match by_id.iter().find(|(id, _)| *id == img.id) {
             Some((_, p)) => *p,
             None => {

@@ -270,6 +270,16 @@ fn save_then_load_round_trip() {
     let m = manifest.unwrap();
     assert_eq!(m.len(), 1);
     assert_eq!(m[0].repo_tags, ["rt:1", "rt:2"]);
+    // A bare repository saves every tag of it: the same archive.
+    let mut all = Vec::new();
+    archive::save(&s, &["rt".into()], &mut all).unwrap();
+    assert_eq!(all, out);
+    let mut none = Vec::new();
+    assert!(archive::save(&s, &["rt:1".into(), "nosuch".into()], &mut none).is_err());
+    assert!(
+        none.is_empty(),
+        "nothing is written when a reference does not resolve"
+    );
 
     let (_d2, s2) = new_store();
     let loaded = archive::load(&s2, &out[..], "rt.tar").unwrap();
