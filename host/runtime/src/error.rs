@@ -25,6 +25,8 @@ pub enum Error {
     NoCommand,
     #[error("image store: {0}")]
     Image(#[from] wrun_images::Error),
+    #[error("{0}")]
+    Network(#[from] crate::network::Error),
     #[error("cgroup {path}: {reason}")]
     Cgroup { path: PathBuf, reason: String },
     #[error("starting the container's shim {shim}: {source}")]

@@ -34,6 +34,7 @@ pub mod inspect;
 pub mod launch;
 pub mod logs;
 pub mod monitor;
+pub mod network;
 pub mod policy;
 pub mod process;
 pub mod spec;

@@ -20,10 +20,8 @@ pub struct SaveArgs {
 impl SaveArgs {
     pub fn execute(self, g: &Global) -> anyhow::Result<i32> {
         let store = open_store(g)?;
-        // Resolve every name first, so an unknown one writes nothing.
-        for name in &self.images {
-            store.lookup(name).map_err(no_such)?;
-        }
+        // The library resolves every name before writing; an unknown one
+        // writes nothing (and the temporary file is removed).
         match &self.output {
             Some(path) if path != "-" => {
                 let dest = Path::new(path);
@@ -39,7 +37,7 @@ impl SaveArgs {
                 let res = (|| -> anyhow::Result<()> {
                     let f = File::create(&tmp).map_err(|e| anyhow::anyhow!("open {path}: {e}"))?;
                     let mut w = BufWriter::with_capacity(1 << 20, f);
-                    wrun_images::archive::save(&store, &self.images, &mut w)?;
+                    wrun_images::archive::save(&store, &self.images, &mut w).map_err(no_such)?;
                     let f = w.into_inner().map_err(|e| e.into_error())?;
                     f.sync_all()?;
                     fs::rename(&tmp, dest)?;
@@ -58,7 +56,7 @@ impl SaveArgs {
                     );
                 }
                 let mut w = BufWriter::with_capacity(1 << 20, stdout.lock());
-                wrun_images::archive::save(&store, &self.images, &mut w)?;
+                wrun_images::archive::save(&store, &self.images, &mut w).map_err(no_such)?;
                 w.flush()?;
             }
         }
