@@ -31,7 +31,7 @@ use nix::unistd::{
     Gid, Pid, Uid, dup2_stderr, dup2_stdin, dup2_stdout, setgroups, setresgid, setresuid,
 };
 use oci_spec::runtime::{PosixRlimitType, Spec};
-use wrun_sys::process::{Forked, fork_single_threaded};
+use wrun_sys::process::{Forked, TaskDir, fork_checked};
 
 use crate::Error;
 use crate::error::exec_code;
@@ -218,10 +218,12 @@ pub fn plan(
     })
 }
 
-/// Fork the workload; returns its pid once it has exec'd.
-pub fn start(mut plan: Plan) -> Result<Pid, Error> {
+/// Fork the workload; returns its pid (in the caller's PID namespace) once
+/// it has exec'd. `task` is the caller's `/proc/self/task`, opened while
+/// `/proc` still named the caller.
+pub fn start(mut plan: Plan, task: &TaskDir) -> Result<Pid, Error> {
     let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::step("pipe", e))?;
-    match fork_single_threaded()? {
+    match fork_checked(task)? {
         Forked::Child => {
             drop(r);
             let e = match child(&mut plan) {

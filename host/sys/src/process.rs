@@ -1,4 +1,4 @@
-//! `fork` for single-threaded processes.
+//! `fork` for single-threaded processes, pidfds, signals.
 //!
 //! After `fork(2)` in a multi-threaded process the child may only make
 //! async-signal-safe calls until it execs (another thread may have held the
@@ -24,26 +24,55 @@ pub enum Forked {
     Parent(Pid),
 }
 
+/// `/proc/self/task` held open, to count the caller's threads even after
+/// it has joined a mount namespace whose `/proc` belongs to a PID namespace
+/// the caller is not in (there `/proc/self` names nothing: `wrun-shim exec`
+/// opens this before `setns`).
+#[derive(Debug)]
+pub struct TaskDir(std::fs::File);
+
+impl TaskDir {
+    /// Opens `/proc/self/task` of the current `/proc`.
+    pub fn open() -> Result<Self, SysError> {
+        let task = std::path::Path::new("/proc/self/task");
+        std::fs::File::open(task).map(TaskDir).map_err(|e| {
+            SysError::with_path(
+                "fork: count threads",
+                task,
+                Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+            )
+        })
+    }
+
+    /// The number of threads of the process (the directory's link count
+    /// is 2 + threads, computed by procfs at each `fstat`).
+    pub fn threads(&self) -> Result<u64, SysError> {
+        let md = self.0.metadata().map_err(|e| {
+            SysError::new(
+                "fork: count threads",
+                Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+            )
+        })?;
+        Ok(md.nlink().saturating_sub(2))
+    }
+}
+
 /// Fork, after checking that the calling process has a single thread.
 ///
 /// The check reads the link count of `/proc/self/task` (2 + threads), so
 /// `/proc` must be mounted; otherwise, or with several threads, it fails
 /// with `EDEADLK` rather than fork unsafely.
 pub fn fork_single_threaded() -> Result<Forked, SysError> {
-    let task = std::path::Path::new("/proc/self/task");
-    let nlink = std::fs::metadata(task)
-        .map_err(|e| {
-            SysError::with_path(
-                "fork: count threads",
-                task,
-                Errno::from_raw(e.raw_os_error().unwrap_or(0)),
-            )
-        })?
-        .nlink();
-    if nlink != 3 {
+    fork_checked(&TaskDir::open()?)
+}
+
+/// [`fork_single_threaded`] with the thread count read from `task`, the
+/// caller's own `/proc/self/task` opened earlier.
+pub fn fork_checked(task: &TaskDir) -> Result<Forked, SysError> {
+    if task.threads()? != 1 {
         return Err(SysError::with_path(
             "fork: process has several threads",
-            task,
+            std::path::Path::new("/proc/self/task"),
             Errno::EDEADLK,
         ));
     }
@@ -54,6 +83,20 @@ pub fn fork_single_threaded() -> Result<Forked, SysError> {
         ForkResult::Child => Ok(Forked::Child),
         ForkResult::Parent { child } => Ok(Forked::Parent(child)),
     }
+}
+
+/// `pidfd_open(2)`: a descriptor that refers to process `pid` for as long
+/// as it is held, even after the pid is reused. It can be polled for the
+/// process's exit and passed to `setns(2)` to join several of its
+/// namespaces at once (Linux 5.8).
+pub fn pidfd_open(pid: Pid) -> Result<std::os::fd::OwnedFd, SysError> {
+    // SAFETY: pidfd_open takes a pid and flags by value and returns a new
+    // descriptor or -1.
+    let rc = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    let fd = Errno::result(rc).map_err(|e| SysError::new("pidfd_open", e))?;
+    // SAFETY: a non-negative return is a new close-on-exec descriptor that
+    // nothing else owns.
+    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd as i32) })
 }
 
 /// `_exit(2)`: end the process now, without running exit handlers or
@@ -121,4 +164,29 @@ pub fn reset_signal_dispositions() -> Result<(), SysError> {
         Errno::result(rc).map_err(|e| SysError::new("rt_sigaction SIG_DFL", e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_dir_counts_threads_live() {
+        let task = TaskDir::open().unwrap();
+        let before = task.threads().unwrap();
+        assert!(before >= 1);
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || rx.recv().ok());
+        assert_eq!(task.threads().unwrap(), before + 1);
+        tx.send(()).unwrap();
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn pidfd_of_self_and_of_nobody() {
+        let me = Pid::from_raw(std::process::id() as i32);
+        assert!(pidfd_open(me).is_ok());
+        let e = pidfd_open(Pid::from_raw(i32::MAX)).unwrap_err();
+        assert_eq!(e.errno(), Errno::ESRCH);
+    }
 }
