@@ -115,9 +115,9 @@ fn normalize_names(tags: &[String]) -> Result<Vec<String>> {
 
 fn load_docker(spool: &Spool, txn: &mut Txn<'_>) -> Result<Vec<NewImage>> {
     let entries: Vec<ArchiveManifestEntry> = serde_json::from_slice(&spool.read("manifest.json")?)
-        .map_err(|source| Error::Json {
+        .map_err(|cause| Error::Json {
             what: "manifest.json".into(),
-            source,
+            cause,
         })?;
     let mut out = Vec::new();
     for e in entries {
@@ -166,9 +166,9 @@ fn load_docker(spool: &Spool, txn: &mut Txn<'_>) -> Result<Vec<NewImage>> {
 
 fn load_oci(spool: &Spool, txn: &mut Txn<'_>) -> Result<Vec<NewImage>> {
     let idx: ImageIndex =
-        serde_json::from_slice(&spool.read("index.json")?).map_err(|source| Error::Json {
+        serde_json::from_slice(&spool.read("index.json")?).map_err(|cause| Error::Json {
             what: "index.json".into(),
-            source,
+            cause,
         })?;
     let mut out = Vec::new();
     // Names may sit on the top-level descriptor of a nested index.
@@ -185,9 +185,9 @@ fn load_oci(spool: &Spool, txn: &mut Txn<'_>) -> Result<Vec<NewImage>> {
         match d.media_type() {
             MediaType::ImageIndex => {
                 let sub: ImageIndex =
-                    serde_json::from_slice(&raw).map_err(|source| Error::Json {
+                    serde_json::from_slice(&raw).map_err(|cause| Error::Json {
                         what: path.clone(),
-                        source,
+                        cause,
                     })?;
                 let pick = pick_platform(sub.manifests())
                     .ok_or_else(|| Error::format(&path, "no linux image for this architecture"))?;
@@ -195,9 +195,9 @@ fn load_oci(spool: &Spool, txn: &mut Txn<'_>) -> Result<Vec<NewImage>> {
             }
             _ => {
                 let m: ImageManifest =
-                    serde_json::from_slice(&raw).map_err(|source| Error::Json {
+                    serde_json::from_slice(&raw).map_err(|cause| Error::Json {
                         what: path.clone(),
-                        source,
+                        cause,
                     })?;
                 let cdigest = m.config().digest().to_string();
                 let cpath = blob_path_in_layout(&cdigest)?;
@@ -304,7 +304,7 @@ struct Spool {
 }
 
 fn corrupt(source: io::Error) -> Error {
-    Error::Corrupt { source }
+    Error::Corrupt { cause: source }
 }
 
 /// What an archive entry is, by its cleaned path.

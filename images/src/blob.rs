@@ -149,7 +149,7 @@ pub(crate) fn hash_pipeline<R: Read + Send, T>(
     std::thread::scope(|s| {
         let abort = &abort;
         let producer = s.spawn(move || -> Result<Option<(String, u64)>> {
-            let corrupt = |source| Error::Corrupt { source };
+            let corrupt = |source| Error::Corrupt { cause: source };
             let run = || -> Result<Option<(String, u64)>> {
                 let mut sink = sink;
                 let mut input = BufReader::with_capacity(CHUNK, reader);
@@ -215,7 +215,7 @@ pub(crate) fn hash_pipeline<R: Read + Send, T>(
             (Ok(Some(_)), Err(e)) => Err(e),
             (Ok(Some((d, n))), Ok(t)) => Ok((t, d, n)),
             (Ok(None), Ok(_)) => Err(Error::Corrupt {
-                source: io::Error::other("hashing stopped"),
+                cause: io::Error::other("hashing stopped"),
             }),
         }
     })

@@ -55,10 +55,10 @@ pub enum Error {
     #[error("image id prefix \"{prefix}\" is ambiguous: it matches {count} images")]
     AmbiguousId { prefix: String, count: usize },
 
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 
     /// A layer entry that would write outside its directory, or cannot be
@@ -67,12 +67,12 @@ pub enum Error {
     UnsafeEntry { entry: String, reason: String },
 
     /// Any failure while reading an archive, with the file it came from.
-    #[error("{file}: {source}")]
-    Archive { file: String, source: Box<Error> },
+    #[error("{file}: {inner}")]
+    Archive { file: String, inner: Box<Error> },
 
     /// The archive's bytes are not a valid tar/gzip stream.
-    #[error("corrupt or truncated archive: {source}")]
-    Corrupt { source: std::io::Error },
+    #[error("corrupt or truncated archive: {}", first_line(cause))]
+    Corrupt { cause: std::io::Error },
 
     #[error("{what}: digest mismatch: expected {expected}, got {actual}")]
     DigestMismatch {
@@ -81,10 +81,10 @@ pub enum Error {
         actual: String,
     },
 
-    #[error("{what}: invalid JSON: {source}")]
+    #[error("{what}: invalid JSON: {cause}")]
     Json {
         what: String,
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
 
     #[error("{what}: {reason}")]
@@ -99,10 +99,10 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            cause,
         }
     }
 
@@ -116,13 +116,29 @@ impl Error {
     /// Adds the archive file name to an error raised while reading it.
     pub(crate) fn in_file(self, file: &str) -> Self {
         match self {
-            Error::Archive { file: f, source } if f == file => Error::Archive { file: f, source },
+            Error::Archive { file: f, inner } if f == file => Error::Archive { file: f, inner },
             e => Error::Archive {
                 file: file.to_owned(),
-                source: Box::new(e),
+                inner: Box::new(e),
             },
         }
     }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The first line of an error, at most 160 characters: the tar crate quotes
+/// header bytes in its messages, which for a file that is not a tar at all
+/// can be anything.
+fn first_line(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    if s.contains("when getting cksum") {
+        // The header's checksum field is not even a number.
+        return "invalid tar header (is this a tar archive?)".into();
+    }
+    let line = s.lines().next().unwrap_or("");
+    match line.char_indices().nth(160) {
+        Some((i, _)) => format!("{}…", &line[..i]),
+        None => line.to_owned(),
+    }
+}

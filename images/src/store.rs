@@ -211,9 +211,9 @@ impl Store {
     fn read_index(&self) -> Result<Vec<Entry>> {
         let p = self.dir.join("index.json");
         let data = fs::read(&p).map_err(|e| Error::io(&p, e))?;
-        let idx: ImageIndex = serde_json::from_slice(&data).map_err(|source| Error::Json {
+        let idx: ImageIndex = serde_json::from_slice(&data).map_err(|cause| Error::Json {
             what: p.display().to_string(),
-            source,
+            cause,
         })?;
         let mut out = Vec::new();
         for d in idx.manifests() {
@@ -258,16 +258,16 @@ impl Store {
 
     fn load_image(&self, entries: &[Entry], manifest: &str) -> Result<Image> {
         let raw = self.read_blob(manifest)?;
-        let m: ImageManifest = serde_json::from_slice(&raw).map_err(|source| Error::Json {
+        let m: ImageManifest = serde_json::from_slice(&raw).map_err(|cause| Error::Json {
             what: format!("manifest {manifest}"),
-            source,
+            cause,
         })?;
         let config_digest = m.config().digest().to_string();
         let craw = self.read_blob(&config_digest)?;
         let config: ImageConfiguration =
-            serde_json::from_slice(&craw).map_err(|source| Error::Json {
+            serde_json::from_slice(&craw).map_err(|cause| Error::Json {
                 what: format!("config {config_digest}"),
-                source,
+                cause,
             })?;
         let diff_ids = config.rootfs().diff_ids();
         if diff_ids.len() != m.layers().len() {
@@ -975,9 +975,9 @@ pub(crate) fn build_manifest(
 
 /// Parses a config blob, naming it in errors.
 pub(crate) fn parse_config(raw: &[u8], what: &str) -> Result<ImageConfiguration> {
-    serde_json::from_slice(raw).map_err(|source| Error::Json {
+    serde_json::from_slice(raw).map_err(|cause| Error::Json {
         what: what.to_owned(),
-        source,
+        cause,
     })
 }
 

@@ -76,9 +76,9 @@ pub fn unpack<R: Read>(reader: R, dest: &Path) -> Result<UnpackStats> {
     let mut buf = vec![0u8; 256 * 1024];
     let entries = archive
         .entries()
-        .map_err(|source| Error::Corrupt { source })?;
+        .map_err(|source| Error::Corrupt { cause: source })?;
     for entry in entries {
-        let mut entry = entry.map_err(|source| Error::Corrupt { source })?;
+        let mut entry = entry.map_err(|source| Error::Corrupt { cause: source })?;
         u.apply(&mut entry, &mut buf)?;
     }
     // Directory mtimes last: creating children changed them. Reopened
@@ -267,13 +267,13 @@ impl Unpacker {
                 let mut file = File::from(fd);
                 let n = copy(entry, &mut file, buf).map_err(|e| match e.kind() {
                     io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData => {
-                        Error::Corrupt { source: e }
+                        Error::Corrupt { cause: e }
                     }
                     _ => fail(format!("write: {e}")),
                 })?;
                 if kind == tar::EntryType::Regular && n != entry.size() {
                     return Err(Error::Corrupt {
-                        source: io::Error::new(
+                        cause: io::Error::new(
                             io::ErrorKind::UnexpectedEof,
                             format!(
                                 "entry \"{shown}\" is truncated ({n} of {} bytes)",
