@@ -28,17 +28,20 @@
 pub mod attach;
 pub mod cgroup;
 mod control;
+pub mod copy;
 mod error;
 pub mod ids;
 pub mod inspect;
 pub mod launch;
 pub mod logs;
+pub mod manage;
 pub mod monitor;
 pub mod network;
 pub mod policy;
 pub mod process;
 pub mod spec;
 pub mod state;
+pub mod stats;
 pub mod units;
 
 pub use error::Error;
