@@ -6,7 +6,9 @@ use clap::{Parser, Subcommand};
 use crate::global::Global;
 
 pub mod attach;
+pub mod container;
 mod container_common;
+pub mod cp;
 pub mod history;
 pub mod image;
 pub mod images;
@@ -17,13 +19,16 @@ pub mod load;
 pub mod logs;
 pub mod monitor;
 pub mod ps;
+pub mod rename;
 pub mod rm;
 pub mod rmi;
 pub mod run;
 pub mod save;
 pub mod start;
+pub mod stats;
 pub mod stop;
 pub mod tag;
+pub mod top;
 pub mod wait;
 
 /// A daemonless, Docker-compatible container runtime.
@@ -78,6 +83,17 @@ pub enum Command {
     Start(start::StartArgs),
     /// Attach local standard input, output, and error streams to a running container
     Attach(attach::AttachArgs),
+    /// Display the running processes of a container
+    Top(top::TopArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(stats::StatsArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(cp::CpArgs),
+    /// Rename a container
+    Rename(rename::RenameArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(container::ContainerCommand),
     /// The process that owns a detached container (started by wrun itself)
     #[command(hide = true)]
     ContainerMonitor(monitor::MonitorArgs),
@@ -106,6 +122,11 @@ impl Cli {
             Command::Wait(a) => a.execute(g),
             Command::Start(a) => a.execute(g),
             Command::Attach(a) => a.execute(g),
+            Command::Top(a) => a.execute(g),
+            Command::Stats(a) => a.execute(g),
+            Command::Cp(a) => a.execute(g),
+            Command::Rename(a) => a.execute(g),
+            Command::Container(a) => a.execute(g),
             Command::ContainerMonitor(a) => a.execute(g),
         }
     }
