@@ -77,6 +77,11 @@ impl Runtime {
         &self.root
     }
 
+    /// The shim executable containers (and `exec`) are started with.
+    pub fn shim(&self) -> &Path {
+        &self.shim
+    }
+
     /// Creates a container from `image`: claims its name, writes its
     /// bundle. Nothing runs yet.
     pub fn create(&self, cfg: &RunConfig, store: &Store, image: &Image) -> Result<ContainerState> {

@@ -30,6 +30,7 @@ pub mod cgroup;
 mod control;
 pub mod copy;
 mod error;
+pub mod exec;
 pub mod ids;
 pub mod inspect;
 pub mod launch;

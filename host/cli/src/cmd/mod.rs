@@ -9,6 +9,7 @@ pub mod attach;
 pub mod container;
 mod container_common;
 pub mod cp;
+pub mod exec;
 pub mod history;
 pub mod image;
 pub mod images;
@@ -81,6 +82,8 @@ pub enum Command {
     Wait(wait::WaitArgs),
     /// Start one or more stopped containers
     Start(start::StartArgs),
+    /// Execute a command in a running container
+    Exec(exec::ExecArgs),
     /// Attach local standard input, output, and error streams to a running container
     Attach(attach::AttachArgs),
     /// Display the running processes of a container
@@ -121,6 +124,7 @@ impl Cli {
             Command::Logs(a) => a.execute(g),
             Command::Wait(a) => a.execute(g),
             Command::Start(a) => a.execute(g),
+            Command::Exec(a) => a.execute(g),
             Command::Attach(a) => a.execute(g),
             Command::Top(a) => a.execute(g),
             Command::Stats(a) => a.execute(g),

@@ -319,7 +319,7 @@ fn shim_path() -> anyhow::Result<PathBuf> {
 
 /// `-e KEY=VALUE` as is; `-e KEY` takes KEY from our environment, or is
 /// dropped when unset, as Docker does.
-fn env_entry(e: &str) -> anyhow::Result<Option<String>> {
+pub(crate) fn env_entry(e: &str) -> anyhow::Result<Option<String>> {
     let key = e.split('=').next().unwrap_or("");
     if key.is_empty() {
         anyhow::bail!("the variable name is empty");
@@ -333,7 +333,7 @@ fn env_entry(e: &str) -> anyhow::Result<Option<String>> {
     Ok(std::env::var(key).ok().map(|v| format!("{key}={v}")))
 }
 
-fn read_env_file(path: &Path) -> anyhow::Result<Vec<String>> {
+pub(crate) fn read_env_file(path: &Path) -> anyhow::Result<Vec<String>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("--env-file {}: cannot read", path.display()))?;
     let mut out = Vec::new();
