@@ -296,6 +296,7 @@ pub struct Endpoint {
 pub struct NetworkManager {
     store: Store,
     containers_dir: PathBuf,
+    ip_forward: bool,
 }
 
 impl NetworkManager {
@@ -304,7 +305,19 @@ impl NetworkManager {
         Ok(Self {
             store: Store::open(&state_root.join("networks"))?,
             containers_dir: state_root.join("containers"),
+            ip_forward: true,
         })
+    }
+
+    /// Never turn on `net.ipv4.ip_forward` (which [`setup_container`]
+    /// otherwise does for non-internal networks when it is off, as Docker
+    /// does). Outbound traffic beyond the host then needs forwarding turned
+    /// on by the administrator; tests use this to leave the host as it is.
+    ///
+    /// [`setup_container`]: Self::setup_container
+    pub fn without_ip_forward(mut self) -> Self {
+        self.ip_forward = false;
+        self
     }
 
     /// `network create NAME`.
@@ -447,9 +460,11 @@ impl NetworkManager {
         let (name, hostname) = self.container_names(id);
         let ifname = link::free_ifname(netns)?;
         let first = ifname == "eth0";
-        self.attach(
+        let endpoint = self.attach(
             network, id, netns, &ifname, &name, &hostname, aliases, first,
-        )
+        )?;
+        self.refresh_own(id);
+        Ok(endpoint)
     }
 
     /// `network disconnect`.
@@ -461,7 +476,9 @@ impl NetworkManager {
                 container: id.to_string(),
             });
         }
-        self.detach(&net, id)
+        self.detach(&net, id)?;
+        self.refresh_own(id);
+        Ok(())
     }
 
     /// The `/etc/hosts` content for container `id`.
@@ -536,7 +553,7 @@ impl NetworkManager {
                 if first_on_network || !link::exists(&net.bridge)? {
                     link::ensure_bridge(&net.bridge, net.gateway, net.subnet.prefix)?;
                 }
-                if !net.internal {
+                if !net.internal && self.ip_forward {
                     nat::enable_ip_forward()?;
                 }
                 nat::ensure(&self.store, &net)?;
@@ -606,18 +623,23 @@ impl NetworkManager {
             return;
         };
         for peer in leases.endpoints.keys().filter(|p| p.as_str() != changed) {
-            let path = self.containers_dir.join(peer).join("hosts");
-            if !path.exists() {
-                continue;
-            }
-            match self.hosts_file(peer) {
-                Ok(content) => {
-                    if let Err(e) = hosts::rewrite_in_place(&path, &content) {
-                        tracing::warn!("updating {}: {e}", path.display());
-                    }
+            self.refresh_own(peer);
+        }
+    }
+
+    /// Rewrites container `id`'s own hosts file in place, if it has one.
+    fn refresh_own(&self, id: &str) {
+        let path = self.containers_dir.join(id).join("hosts");
+        if !path.exists() {
+            return;
+        }
+        match self.hosts_file(id) {
+            Ok(content) => {
+                if let Err(e) = hosts::rewrite_in_place(&path, &content) {
+                    tracing::warn!("updating {}: {e}", path.display());
                 }
-                Err(e) => tracing::warn!("hosts file of {peer}: {e}"),
             }
+            Err(e) => tracing::warn!("hosts file of {id}: {e}"),
         }
     }
 

@@ -2,7 +2,7 @@
 //!
 //! `<dir>/lock` (flock) serialises creating and removing networks, so two
 //! concurrent `network create` cannot both pass the overlap check;
-//! `<dir>/nat.lock` serialises changes to wrun's nftables table. Each network has `<dir>/<id>/lock`
+//! `/run/wrun-nftables.lock` serialises changes to wrun's nftables table. Each network has `<dir>/<id>/lock`
 //! guarding its `leases.json` (the allocation file). Files are replaced
 //! atomically: temp file, fsync, rename.
 
@@ -71,10 +71,17 @@ impl Store {
         lock(&self.dir.join("lock"))
     }
 
-    /// The lock serialising changes to wrun's nftables table. Lock order:
-    /// global, then a network's, then this one.
+    /// The lock serialising changes to wrun's nftables table. The table is
+    /// the host's, shared by every state root, so the lock is in `/run`
+    /// (in the state root where `/run` is missing). Lock order: global,
+    /// then a network's, then this one.
     pub fn lock_nat(&self) -> Result<Flock<File>> {
-        lock(&self.dir.join("nat.lock"))
+        let run = Path::new("/run");
+        if run.is_dir() {
+            lock(&run.join("wrun-nftables.lock"))
+        } else {
+            lock(&self.dir.join("nat.lock"))
+        }
     }
 
     /// The lock of one network's allocation file.
