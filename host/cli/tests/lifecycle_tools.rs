@@ -152,9 +152,9 @@ fn stats_no_stream_shows_pids_and_the_memory_limit() {
     ]));
     let parts: Vec<&str> = fields.split(' ').collect();
     assert_eq!(parts[0], "statty");
-    // A busy loop: a good part of a CPU.
+    // A busy loop: a visible share of a CPU even on a loaded machine.
     let cpu: f64 = parts[1].trim_end_matches('%').parse().unwrap();
-    assert!(cpu > 20.0, "cpu {fields}");
+    assert!(cpu > 5.0, "cpu {fields}");
     assert!(parts[2].ends_with('%'), "{fields}");
     assert_eq!(parts[4], "/", "{fields}");
 

@@ -356,6 +356,24 @@ Inter-|   Receive                                                |  Transmit
     }
 
     #[test]
+    fn v2_cgroup_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path().to_path_buf();
+        fs::write(d.join("cpu.stat"), "usage_usec 1500\nuser_usec 1000\n").unwrap();
+        fs::write(d.join("memory.current"), "8192\n").unwrap();
+        fs::write(d.join("memory.stat"), "anon 4096\ninactive_file 4096\n").unwrap();
+        fs::write(d.join("memory.max"), "max\n").unwrap();
+        fs::write(d.join("pids.current"), "1\n").unwrap();
+        fs::write(d.join("io.stat"), "8:0 rbytes=10 wbytes=20 rios=1 wios=1\n").unwrap();
+        let s = sample_cgroup(&[d]).unwrap();
+        assert_eq!(s.cpu_ns, 1_500_000);
+        assert_eq!(s.mem_usage, 4096);
+        // No limit: the host's memory, as Docker reports it.
+        assert_eq!(s.mem_limit, host_memory().unwrap());
+        assert_eq!((s.pids, s.blk_read, s.blk_write), (1, 10, 20));
+    }
+
+    #[test]
     fn v1_cgroup_files() {
         let tmp = tempfile::tempdir().unwrap();
         let cpu = tmp.path().join("cpu");

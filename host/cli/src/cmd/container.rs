@@ -6,7 +6,9 @@ use std::io::{BufRead, Write};
 
 use wrun_images::human::human_size;
 
-use crate::cmd::{cp, inspect, kill, logs, ps, rename, rm, run, start, stats, stop, top, wait};
+use crate::cmd::{
+    attach, cp, inspect, kill, logs, ps, rename, rm, run, start, stats, stop, top, wait,
+};
 use crate::global::Global;
 
 #[derive(Debug, clap::Subcommand)]
@@ -33,6 +35,8 @@ pub enum ContainerCommand {
     Inspect(inspect::InspectArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(wait::WaitArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(attach::AttachArgs),
     /// Display the running processes of a container
     Top(top::TopArgs),
     /// Display a live stream of container(s) resource usage statistics
@@ -62,6 +66,7 @@ impl ContainerCommand {
                 a.execute(g)
             }
             ContainerCommand::Wait(a) => a.execute(g),
+            ContainerCommand::Attach(a) => a.execute(g),
             ContainerCommand::Top(a) => a.execute(g),
             ContainerCommand::Stats(a) => a.execute(g),
             ContainerCommand::Cp(a) => a.execute(g),
@@ -181,6 +186,7 @@ mod tests {
         assert!(matches!(parse(&["rename", "a", "b"]), C::Rename(a) if a.new_name == "b"));
         assert!(matches!(parse(&["prune", "-f"]), C::Prune(a) if a.force));
         assert!(matches!(parse(&["run", "-d", "busybox"]), C::Run(_)));
+        assert!(matches!(parse(&["attach", "x"]), C::Attach(_)));
     }
 
     #[test]
