@@ -19,6 +19,8 @@ pub mod kill;
 pub mod load;
 pub mod logs;
 pub mod monitor;
+pub mod network;
+pub mod port;
 pub mod ps;
 pub mod rename;
 pub mod rm;
@@ -97,6 +99,11 @@ pub enum Command {
     /// Manage containers
     #[command(subcommand)]
     Container(container::ContainerCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
+    /// List port mappings or a specific mapping for the container
+    Port(port::PortArgs),
     /// The process that owns a detached container (started by wrun itself)
     #[command(hide = true)]
     ContainerMonitor(monitor::MonitorArgs),
@@ -131,6 +138,8 @@ impl Cli {
             Command::Cp(a) => a.execute(g),
             Command::Rename(a) => a.execute(g),
             Command::Container(a) => a.execute(g),
+            Command::Network(a) => a.execute(g),
+            Command::Port(a) => a.execute(g),
             Command::ContainerMonitor(a) => a.execute(g),
         }
     }
