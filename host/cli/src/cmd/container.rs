@@ -7,7 +7,7 @@ use std::io::{BufRead, Write};
 use wrun_images::human::human_size;
 
 use crate::cmd::{
-    attach, cp, inspect, kill, logs, ps, rename, rm, run, start, stats, stop, top, wait,
+    attach, cp, exec, inspect, kill, logs, ps, rename, rm, run, start, stats, stop, top, wait,
 };
 use crate::global::Global;
 
@@ -35,6 +35,8 @@ pub enum ContainerCommand {
     Inspect(inspect::InspectArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(wait::WaitArgs),
+    /// Execute a command in a running container
+    Exec(exec::ExecArgs),
     /// Attach local standard input, output, and error streams to a running container
     Attach(attach::AttachArgs),
     /// Display the running processes of a container
@@ -66,6 +68,7 @@ impl ContainerCommand {
                 a.execute(g)
             }
             ContainerCommand::Wait(a) => a.execute(g),
+            ContainerCommand::Exec(a) => a.execute(g),
             ContainerCommand::Attach(a) => a.execute(g),
             ContainerCommand::Top(a) => a.execute(g),
             ContainerCommand::Stats(a) => a.execute(g),
@@ -187,6 +190,7 @@ mod tests {
         assert!(matches!(parse(&["prune", "-f"]), C::Prune(a) if a.force));
         assert!(matches!(parse(&["run", "-d", "busybox"]), C::Run(_)));
         assert!(matches!(parse(&["attach", "x"]), C::Attach(_)));
+        assert!(matches!(parse(&["exec", "-it", "x", "sh"]), C::Exec(a) if a.tty && a.interactive));
     }
 
     #[test]
