@@ -1003,6 +1003,45 @@ mod tests {
         assert_eq!(relative_overlay_data("lowerdir=/a/x:/b/y"), None);
     }
 
+    /// A tar stream that plants a symlink and then writes through it must
+    /// not reach the link's target.
+    #[test]
+    fn archive_entries_cannot_write_through_their_own_symlinks() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("root");
+        let outside = tmp.path().join("outside");
+        fs::create_dir_all(root.join("dest")).unwrap();
+        fs::create_dir_all(&outside).unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        h.set_mode(0o777);
+        b.append_link(&mut h, "a", &outside).unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_size(4);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "a/planted", &b"evil"[..]).unwrap();
+        let bytes = b.into_inner().unwrap();
+        let rootfd =
+            nix::fcntl::open(&root, OFlag::O_PATH | OFlag::O_DIRECTORY, NixMode::empty()).unwrap();
+        let dest = Place::Container {
+            root: rootfd.as_fd(),
+            path: Path::new("/dest"),
+            name: "c",
+        };
+        let e = extract(&bytes[..], dest, Options::default()).unwrap_err();
+        assert!(e.to_string().contains("is not a directory here"), "{e}");
+        assert!(!outside.join("planted").exists());
+        // The link itself was extracted, as a link.
+        assert!(
+            fs::symlink_metadata(root.join("dest/a"))
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+    }
+
     /// Symlinks in the source tree are copied as symlinks and never
     /// followed, and a destination path inside a "container" root is
     /// resolved inside it. Runs without root.
