@@ -323,3 +323,44 @@ fn tty_output_arrives() {
     assert!(child.wait().unwrap().success());
     assert!(out.contains("got-abc"), "{out:?}");
 }
+
+#[test]
+fn signals_reach_the_process_and_it_dies_with_the_container() {
+    let Some(env) = running() else { return };
+    // A signal to `wrun exec` is forwarded to the exec'd process.
+    let child = env
+        .cmd(&[
+            "exec",
+            "box",
+            "sh",
+            "-c",
+            "trap 'exit 42' TERM; touch /tmp/trapped; while true; do sleep 0.05; done",
+        ])
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !exec(&env, &["box", "test", "-f", "/tmp/trapped"])
+        .status
+        .success()
+    {
+        assert!(Instant::now() < deadline, "the trap was never set");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(42));
+
+    // When the container stops, the kernel kills what runs in its PID
+    // namespace: the exec ends with 137 (SIGKILL).
+    let child = env.cmd(&["exec", "box", "sleep", "30"]).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    ok(&env.wrun(&["kill", "box"]));
+    let t0 = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(137));
+    assert!(t0.elapsed() < Duration::from_secs(10));
+}
