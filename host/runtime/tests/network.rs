@@ -200,7 +200,10 @@ fn two_containers_reach_each_other_and_the_gateway_and_leave_nothing_behind() {
     assert_eq!(ino, ino_after, "the hosts file must keep its inode");
     assert!(hosts.contains("10.231.101.3\tbeta db\n"), "{hosts}");
     let (beta_hosts, _) = env.hosts("beta");
-    assert!(beta_hosts.contains("10.231.101.3\tbeta db\n"), "{beta_hosts}");
+    assert!(
+        beta_hosts.contains("10.231.101.3\tbeta db\n"),
+        "{beta_hosts}"
+    );
     assert!(beta_hosts.contains("10.231.101.2\talpha\n"), "{beta_hosts}");
 
     // ping and TCP from one namespace to the other.
@@ -437,4 +440,112 @@ fn a_failed_setup_leaves_no_lease_and_no_link() {
     let n = env.nets.get("wrtest-tiny").unwrap();
     assert_eq!(n.containers.len(), 1);
     assert!(host("ip", &["-o", "link"]).contains(&net.bridge));
+}
+
+/// A keep-alive HTTP/1.1 server answering every request with 13 bytes, a
+/// thread per connection; enough to measure a proxy, not a web server.
+fn serve_hello(listener: TcpListener) {
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut s) = conn else { continue };
+            std::thread::spawn(move || {
+                let _ = s.set_nodelay(true);
+                let mut buf = [0u8; 4096];
+                let mut pending = Vec::new();
+                loop {
+                    let n = match s.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    pending.extend_from_slice(&buf[..n]);
+                    while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                        pending.drain(..end + 4);
+                        let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nHello, world!";
+                        if s.write_all(reply).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+}
+
+fn wrk(url: &str, seconds: u32) -> String {
+    let out = Command::new("wrk")
+        .args(["-t2", "-c16", &format!("-d{seconds}s"), "--latency", url])
+        .output()
+        .expect("wrk (apt-get install wrk)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn summary(report: &str) -> String {
+    report
+        .lines()
+        .filter(|l| {
+            let l = l.trim_start();
+            l.starts_with("Requests/sec") || l.starts_with("Latency") || l.starts_with("99%")
+        })
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+/// Throughput through a published port against the same server reached
+/// directly. Measures, never asserts; run with
+/// `cargo test -p wrun-runtime --test network -- --ignored --nocapture`.
+#[test]
+#[ignore = "a benchmark: needs wrk, takes 45 s"]
+fn published_port_throughput() {
+    if !have_root() {
+        return;
+    }
+    let seconds = std::env::var("WRUN_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let mut env = Env::new();
+    env.network("wrtest-bench", "10.231.106.0/24");
+    let (ns, ep) = env.container("bench", "wrtest-bench", &[]);
+
+    let on_host = TcpListener::bind("127.0.0.1:0").unwrap();
+    let host_port = on_host.local_addr().unwrap().port();
+    serve_hello(on_host);
+    serve_hello(in_ns(&ns, || TcpListener::bind("0.0.0.0:8080").unwrap()));
+    let (proxy, actual) = PortProxy::bind(
+        &[PortMapping {
+            host_ip: "127.0.0.1".parse().unwrap(),
+            host_port: 0,
+            container_port: 8080,
+            proto: Proto::Tcp,
+        }],
+        ep.ip,
+    )
+    .unwrap();
+    let _handle = proxy.start().unwrap();
+
+    let targets = [
+        (
+            "direct, host loopback",
+            format!("http://127.0.0.1:{host_port}/"),
+        ),
+        (
+            "direct, container address",
+            format!("http://{}:8080/", ep.ip),
+        ),
+        (
+            "published port (proxy)",
+            format!("http://127.0.0.1:{}/", actual[0].host_port),
+        ),
+    ];
+    // Interleaved rounds: a shared machine's noise hits all three alike.
+    let rounds = std::env::var("WRUN_BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    for round in 1..=rounds {
+        for (what, url) in &targets {
+            println!("round {round}: {what}: {}", summary(&wrk(url, seconds)));
+        }
+    }
 }

@@ -22,6 +22,8 @@ use super::{Error, Result};
 
 /// How long a UDP session lives without traffic in either direction.
 pub const UDP_SESSION_IDLE: Duration = Duration::from_secs(30);
+/// At most this many proxy threads per container (one per CPU below it).
+pub const PROXY_MAX_WORKERS: usize = 2;
 /// Name of the file in the container directory listing its published ports.
 pub const PORTS_FILE: &str = "ports.json";
 
@@ -293,7 +295,12 @@ impl PortProxy {
         let thread = std::thread::Builder::new()
             .name("wrun-port-proxy".into())
             .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread()
+                let workers = std::thread::available_parallelism()
+                    .map_or(1, |n| n.get())
+                    .clamp(1, PROXY_MAX_WORKERS);
+                let rt = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(workers)
+                    .thread_name("wrun-port-proxy")
                     .enable_io()
                     .enable_time()
                     .build()
