@@ -460,7 +460,15 @@ fn cgroup_limits_are_applied() {
 #[test]
 fn tty_gives_a_pty_with_a_size() {
     let Some(env) = busybox() else { return };
-    let out = ok(&env.wrun(&["run", "--rm", "-t", "busybox", "sh", "-c", "tty; stty size; test -t 1 && echo yes"]));
+    let out = ok(&env.wrun(&[
+        "run",
+        "--rm",
+        "-t",
+        "busybox",
+        "sh",
+        "-c",
+        "tty; stty size; test -t 1 && echo yes",
+    ]));
     let lines: Vec<&str> = out.lines().map(str::trim).collect();
     assert!(lines[0].starts_with("/dev/pts/"), "{out}");
     assert_eq!(lines[1], "24 80", "{out}");

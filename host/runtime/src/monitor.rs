@@ -117,6 +117,10 @@ impl Runtime {
                 if let Some(mut r) = ready.take() {
                     let line = serde_json::json!({"type": "started", "pid": running.pid.as_raw()});
                     let _ = writeln!(r, "{line}");
+                    // A detached monitor lives as long as its container: give
+                    // back the code and constants that starting it touched.
+                    let released = wrun_sys::memory::release_code_pages();
+                    tracing::debug!(released, "released start-up pages");
                 }
                 first = false;
             }

@@ -11,12 +11,15 @@
 //! * [`pty`]: pseudo-terminals in a given devpts instance.
 //! * [`fs`]: path resolution that cannot leave a root (`openat2`), and
 //!   `close_range`.
+//! * [`memory`]: dropping start-up code pages from a long-lived process's
+//!   resident set (the container monitor).
 //! * [`net`]: bringing an interface up (`SIOCSIFFLAGS`).
 //! * [`process`]: `fork` that checks the caller is single-threaded.
 //! * [`spawn`]: spawning the container's init (the runtime's part).
 
 pub mod fd;
 pub mod fs;
+pub mod memory;
 pub mod net;
 pub mod process;
 pub mod pty;
