@@ -459,7 +459,42 @@ fn rename_then_ps_shows_the_new_name() {
         text(&out.stderr).trim(),
         "Error response from daemon: No such container: ghost"
     );
-    ok(&env.wrun(&["rm", "-f", "new", "taken", "old"]));
+    // Two renames to one name at the same moment: exactly one wins.
+    let a = env
+        .cmd(&["rename", "new", "contested"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let b = env
+        .cmd(&["rename", "taken", "contested"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(
+        a.status.success() != b.status.success(),
+        "a: {} b: {}",
+        text(&a.stderr),
+        text(&b.stderr)
+    );
+    let loser = if a.status.success() { &b } else { &a };
+    assert!(
+        text(&loser.stderr).contains("is already in use"),
+        "{}",
+        text(&loser.stderr)
+    );
+    let names = ok(&env.wrun(&["ps", "--format", "{{.Names}}"]));
+    assert_eq!(
+        names.lines().filter(|n| *n == "contested").count(),
+        1,
+        "{names}"
+    );
+    ok(&env.wrun(&["rm", "-f", "contested"]));
+    for left in ["new", "taken"] {
+        let _ = env.wrun(&["rm", "-f", left]);
+    }
+    let _ = env.wrun(&["rm", "-f", "old"]);
+    assert_eq!(ok(&env.wrun(&["ps", "-aq"])), "");
 }
 
 #[test]
