@@ -7,7 +7,7 @@ use std::io::{BufRead, Write};
 use wrun_images::human::human_size;
 
 use crate::cmd::{
-    attach, cp, exec, inspect, kill, logs, ps, rename, rm, run, start, stats, stop, top, wait,
+    attach, cp, exec, inspect, kill, logs, port, ps, rename, rm, run, start, stats, stop, top, wait,
 };
 use crate::global::Global;
 
@@ -47,6 +47,8 @@ pub enum ContainerCommand {
     Cp(cp::CpArgs),
     /// Rename a container
     Rename(rename::RenameArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(port::PortArgs),
     /// Remove all stopped containers
     Prune(PruneArgs),
 }
@@ -74,6 +76,7 @@ impl ContainerCommand {
             ContainerCommand::Stats(a) => a.execute(g),
             ContainerCommand::Cp(a) => a.execute(g),
             ContainerCommand::Rename(a) => a.execute(g),
+            ContainerCommand::Port(a) => a.execute(g),
             ContainerCommand::Prune(a) => a.execute(g),
         }
     }
@@ -190,6 +193,9 @@ mod tests {
         assert!(matches!(parse(&["prune", "-f"]), C::Prune(a) if a.force));
         assert!(matches!(parse(&["run", "-d", "busybox"]), C::Run(_)));
         assert!(matches!(parse(&["attach", "x"]), C::Attach(_)));
+        assert!(
+            matches!(parse(&["port", "x", "80/tcp"]), C::Port(a) if a.port.as_deref() == Some("80/tcp"))
+        );
         assert!(matches!(parse(&["exec", "-it", "x", "sh"]), C::Exec(a) if a.tty && a.interactive));
     }
 
