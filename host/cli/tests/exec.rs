@@ -292,6 +292,9 @@ fn tty_output_arrives() {
     assert_eq!(out.status.code(), Some(0), "{s} {}", text(&out.stderr));
     assert!(s.contains("/dev/pts/"), "{s:?}");
     assert!(s.contains("stdin-is-a-tty"), "{s:?}");
+    // Without a terminal of ours to copy, the pty is Docker's 24x80.
+    let size = exec(&env, &["-t", "box", "stty", "size"]);
+    assert_eq!(text(&size.stdout).trim(), "24 80");
     // Without -t there is no terminal.
     assert_eq!(
         exec(&env, &["box", "test", "-t", "0"]).status.code(),

@@ -178,7 +178,11 @@ impl Runtime {
         tracing::debug!(elapsed = ?t0.elapsed(), id = %state.id, "exec: container found");
 
         let tty = opts.uses_tty();
-        let size = if tty { our_window_size() } else { None };
+        // Docker's 24x80 when we have no terminal to copy the size from.
+        let size = tty.then(|| our_window_size().unwrap_or((24, 80)));
+        // Raw before the process starts, so nothing typed ahead is echoed
+        // by our terminal's line discipline.
+        let _raw = (tty && opts.interactive).then(RawMode::enter);
         let request = opts.request(size);
         let (status_read, status_write) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(Error::sys("pipe2"))?;
@@ -336,7 +340,6 @@ fn relay_tty(master: fs::File, shim: &OwnedFd, interactive: bool) -> Result<()> 
         // SIGWINCH keeps the pty's size ours (SignalProxy); one per process.
         let _ = RELAY_MASTER.set(dup.into());
     }
-    let _raw = interactive.then(RawMode::enter);
     if interactive && let Ok(mut to_pty) = master.try_clone() {
         // Not joined: it blocks reading our stdin, and the process ends
         // soon after the exec'd one does.
