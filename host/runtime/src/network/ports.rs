@@ -227,16 +227,16 @@ pub struct PortProxy {
 /// A running proxy; dropping it stops every listener and connection.
 #[derive(Debug)]
 pub struct ProxyHandle {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    stop: Option<tokio::sync::watch::Sender<bool>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for ProxyHandle {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+            let _ = stop.send(true);
         }
-        if let Some(t) = self.thread.take() {
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
     }
@@ -288,70 +288,99 @@ impl PortProxy {
         Ok((proxy, actual))
     }
 
-    /// Serves on a background thread with a current-thread tokio runtime.
+    /// Serves on background threads, each with a current-thread tokio
+    /// runtime (one per CPU, at most [`PROXY_MAX_WORKERS`]). Every worker
+    /// accepts on its own duplicate of each TCP listener, so a connection
+    /// stays on the thread that accepted it (no cross-thread wake-ups);
+    /// UDP is served by the first worker.
     pub fn start(self) -> Result<ProxyHandle> {
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, PROXY_MAX_WORKERS);
+        let (stop_tx, _) = tokio::sync::watch::channel(false);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<()>>();
-        let thread = std::thread::Builder::new()
-            .name("wrun-port-proxy".into())
-            .spawn(move || {
-                let workers = std::thread::available_parallelism()
-                    .map_or(1, |n| n.get())
-                    .clamp(1, PROXY_MAX_WORKERS);
-                let rt = match tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(workers)
-                    .thread_name("wrun-port-proxy")
-                    .enable_io()
-                    .enable_time()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(Error::Proxy(e)));
-                        return;
-                    }
-                };
-                rt.block_on(async move {
-                    let mut tasks = tokio::task::JoinSet::new();
-                    let setup = (|| -> std::io::Result<()> {
-                        for (l, target) in self.tcp {
-                            l.set_nonblocking(true)?;
-                            let l = tokio::net::TcpListener::from_std(l)?;
-                            tasks.spawn(serve_tcp(l, target));
-                        }
-                        for (s, target) in self.udp {
-                            s.set_nonblocking(true)?;
-                            let s = tokio::net::UdpSocket::from_std(s)?;
-                            tasks.spawn(serve_udp(Arc::new(s), target));
-                        }
-                        Ok(())
-                    })();
-                    let failed = setup.is_err();
-                    let _ = ready_tx.send(setup.map_err(Error::Proxy));
-                    if failed {
-                        return;
-                    }
-                    let _ = stop_rx.await;
-                    tasks.shutdown().await;
-                });
-                // Dropping the runtime cancels every connection task.
-            })
-            .map_err(Error::Proxy)?;
         let mut handle = ProxyHandle {
             stop: Some(stop_tx),
-            thread: Some(thread),
+            threads: Vec::new(),
         };
-        match ready_rx.recv() {
-            Ok(Ok(())) => Ok(handle),
-            Ok(Err(e)) => Err(e),
-            Err(_) => {
-                handle.stop.take();
-                Err(Error::Proxy(std::io::Error::other(
-                    "the proxy thread ended early",
-                )))
+        let mut udp = Some(self.udp);
+        for _ in 0..workers {
+            let tcp = self
+                .tcp
+                .iter()
+                .map(|(l, target)| Ok((l.try_clone()?, *target)))
+                .collect::<std::io::Result<Vec<_>>>()
+                .map_err(Error::Proxy)?;
+            let udp = udp.take().unwrap_or_default();
+            let stop = handle.stop.as_ref().map(|s| s.subscribe());
+            let ready = ready_tx.clone();
+            let thread = std::thread::Builder::new()
+                .name("wrun-port-proxy".into())
+                .spawn(move || worker(tcp, udp, stop, ready))
+                .map_err(Error::Proxy)?;
+            handle.threads.push(thread);
+        }
+        drop(ready_tx);
+        for _ in 0..workers {
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(_) => {
+                    return Err(Error::Proxy(std::io::Error::other(
+                        "a proxy thread ended early",
+                    )));
+                }
             }
         }
+        Ok(handle)
     }
+}
+
+/// One proxy thread: serves `tcp` and `udp` until `stop` turns true.
+fn worker(
+    tcp: Vec<(std::net::TcpListener, SocketAddr)>,
+    udp: Vec<(std::net::UdpSocket, SocketAddr)>,
+    stop: Option<tokio::sync::watch::Receiver<bool>>,
+    ready: std::sync::mpsc::Sender<Result<()>>,
+) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = ready.send(Err(Error::Proxy(e)));
+            return;
+        }
+    };
+    rt.block_on(async move {
+        let mut tasks = tokio::task::JoinSet::new();
+        let setup = (|| -> std::io::Result<()> {
+            for (l, target) in tcp {
+                l.set_nonblocking(true)?;
+                let l = tokio::net::TcpListener::from_std(l)?;
+                tasks.spawn(serve_tcp(l, target));
+            }
+            for (s, target) in udp {
+                s.set_nonblocking(true)?;
+                let s = tokio::net::UdpSocket::from_std(s)?;
+                tasks.spawn(serve_udp(Arc::new(s), target));
+            }
+            Ok(())
+        })();
+        let failed = setup.is_err();
+        let _ = ready.send(setup.map_err(Error::Proxy));
+        if failed {
+            return;
+        }
+        if let Some(mut stop) = stop {
+            // An error means the handle is gone: stop as well.
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        }
+        tasks.shutdown().await;
+    });
+    // Dropping the runtime cancels every connection task.
 }
 
 async fn serve_tcp(listener: tokio::net::TcpListener, target: SocketAddr) {
