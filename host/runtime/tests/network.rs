@@ -549,3 +549,63 @@ fn published_port_throughput() {
         }
     }
 }
+
+#[test]
+fn no_attachment_means_only_loopback() {
+    if !have_root() {
+        return;
+    }
+    let env = Env::new();
+    let (ns, eps) = env
+        .nets
+        .setup_container(&"9".repeat(64), "lonely", &[])
+        .unwrap();
+    assert!(eps.is_empty());
+    let links = sh_in(&ns, "ip -o link");
+    assert_eq!(links.lines().count(), 1, "{links}");
+    assert!(links.contains(": lo:") && links.contains("UP"), "{links}");
+    env.nets.teardown_container(&"9".repeat(64)).unwrap();
+}
+
+#[test]
+fn concurrent_setups_get_distinct_addresses() {
+    if !have_root() {
+        return;
+    }
+    let mut env = Env::new();
+    env.network("wrtest-many", "10.231.107.0/24");
+    let ids: Vec<String> = (0..6).map(|i| format!("{i}{}", "a".repeat(63))).collect();
+    env.containers.extend(ids.iter().cloned());
+    let nets = &env.nets;
+    let ips: Vec<Ipv4Addr> = std::thread::scope(|s| {
+        let handles: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                s.spawn(move || {
+                    let (_ns, eps) = nets
+                        .setup_container(
+                            id,
+                            "many",
+                            &[Attachment {
+                                network: "wrtest-many".into(),
+                                aliases: vec![],
+                                container_name: id[..12].to_string(),
+                            }],
+                        )
+                        .unwrap();
+                    eps[0].ip
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut sorted = ips.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), ids.len(), "{ips:?}");
+    assert_eq!(env.nets.get("wrtest-many").unwrap().containers.len(), 6);
+    for id in &ids {
+        env.nets.teardown_container(id).unwrap();
+    }
+    assert!(env.nets.get("wrtest-many").unwrap().containers.is_empty());
+}
