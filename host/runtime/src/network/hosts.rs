@@ -37,7 +37,12 @@ pub fn render(own: &[EndpointRecord], peers: &[EndpointRecord], extra: &str) -> 
             .into_iter()
             .chain(r.aliases.iter().map(String::as_str))
         {
-            if !n.is_empty() && !names.contains(&n) {
+            // A name with whitespace or control characters could add
+            // lines to every peer's hosts file: never written.
+            let well_formed = !n.is_empty()
+                && n.chars()
+                    .all(|c| !c.is_whitespace() && !c.is_control() && c != '#');
+            if well_formed && !names.contains(&n) {
                 names.push(n);
             }
         }
@@ -121,6 +126,20 @@ mod tests {
         assert!(s.contains("10.231.1.2\tabc123 web\n"), "{s}");
         assert!(s.contains("10.231.1.3\tdb database\n"), "{s}");
         assert!(s.ends_with("10.0.0.9 extra\n"));
+    }
+
+    #[test]
+    fn names_that_would_add_lines_are_left_out() {
+        let own = [rec("web", "web", "10.231.1.2", &[])];
+        let peers = [rec(
+            "db",
+            "db",
+            "10.231.1.3",
+            &["x\n1.2.3.4 bank", "a b", "#c", "ok"],
+        )];
+        let s = render(&own, &peers, "");
+        assert!(s.ends_with("10.231.1.3\tdb ok\n"), "{s}");
+        assert!(!s.contains("bank"), "{s}");
     }
 
     #[test]
