@@ -460,3 +460,17 @@ fn attach_streams_output_and_passes_input() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("start it first"));
 }
+
+#[test]
+fn a_rename_survives_the_containers_exit() {
+    let Some(env) = busybox() else { return };
+    run_d(&env, &["--name", "before", "busybox", "sleep", "30"]);
+    ok(&env.wrun(&["rename", "before", "after"]));
+    ok(&env.wrun(&["stop", "-t", "1", "after"]));
+    assert_eq!(
+        ok(&env.wrun(&["ps", "-a", "--format", "{{.Names}}"])),
+        "after"
+    );
+    assert_eq!(inspect(&env, "after", "{{.Name}}"), "/after");
+    ok(&env.wrun(&["rm", "after"]));
+}

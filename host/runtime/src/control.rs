@@ -150,6 +150,8 @@ impl crate::launch::Runtime {
         let Ok(state) = self.containers().load(&state.id) else {
             return Ok(state.id);
         };
+        let mut state = state;
+        self.release_network(&mut state);
         crate::cgroup::remove_dirs(&state.cgroups)?;
         self.containers().remove(&state)?;
         Ok(state.id)

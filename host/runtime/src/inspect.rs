@@ -62,6 +62,7 @@ pub fn container_json(containers: &Containers, id: &str) -> Result<Value> {
         "Platform": "linux",
         "LogPath": crate::logs::log_path(&dir),
         "HostConfig": {
+            "NetworkMode": state.host.network,
             "AutoRemove": state.auto_remove,
             "RestartPolicy": {
                 "Name": state.host.restart.name(),
@@ -87,6 +88,7 @@ pub fn container_json(containers: &Containers, id: &str) -> Result<Value> {
                      "MergedDir": dir.join("rootfs")},
         },
         "Mounts": mounts,
+        "NetworkSettings": network_settings(&state, &dir),
         "Config": {
             "Hostname": spec["hostname"],
             "User": spec["annotations"]["run.wrun.user"],
@@ -116,4 +118,39 @@ fn log_config(opts: &crate::logs::LogOptions) -> Value {
         m.insert("max-file".into(), json!(opts.max_file.to_string()));
     }
     Value::Object(m)
+}
+
+/// Docker's `NetworkSettings`: the first endpoint's address at the top, every
+/// network by name, and the published ports.
+fn network_settings(state: &crate::state::ContainerState, dir: &std::path::Path) -> Value {
+    let mut ports = serde_json::Map::new();
+    for m in crate::network::ports::load_ports(dir).unwrap_or_default() {
+        let entry = ports.entry(m.container_key()).or_insert_with(|| json!([]));
+        if let Some(list) = entry.as_array_mut() {
+            list.push(
+                json!({"HostIp": m.host_ip.to_string(), "HostPort": m.host_port.to_string()}),
+            );
+        }
+    }
+    let networks: serde_json::Map<String, Value> = state
+        .endpoints
+        .iter()
+        .map(|e| {
+            (
+                e.network.clone(),
+                json!({"IPAddress": e.ip.to_string(), "IPPrefixLen": e.prefix,
+                       "Gateway": e.gateway.to_string(), "MacAddress": e.mac,
+                       "Aliases": state.host.aliases}),
+            )
+        })
+        .collect();
+    let first = state.endpoints.first();
+    json!({
+        "Networks": networks,
+        "Ports": ports,
+        "IPAddress": first.map(|e| e.ip.to_string()).unwrap_or_default(),
+        "IPPrefixLen": first.map_or(0, |e| e.prefix),
+        "Gateway": first.map(|e| e.gateway.to_string()).unwrap_or_default(),
+        "MacAddress": first.map(|e| e.mac.clone()).unwrap_or_default(),
+    })
 }

@@ -25,8 +25,12 @@ use wrun_sys::spawn::{InitCommand, spawn};
 
 use crate::cgroup::{self, Cgroup, Layout};
 use crate::ids;
+use crate::network::ports::{PortProxy, ProxyHandle};
+use crate::network::{Attachment, NetworkManager};
 use crate::spec::{self, Paths, RunConfig};
-use crate::state::{ContainerState, Containers, HostConfig, Status, now_rfc3339, write_atomic};
+use crate::state::{
+    ContainerState, Containers, HostConfig, NetworkEndpoint, Status, now_rfc3339, write_atomic,
+};
 use crate::{Error, Result};
 
 /// Fd numbers the shim finds its channels on (see docs/contracts.md).
@@ -87,6 +91,15 @@ impl Runtime {
     pub fn create(&self, cfg: &RunConfig, store: &Store, image: &Image) -> Result<ContainerState> {
         let t0 = std::time::Instant::now();
         let id = ids::new_id().map_err(Error::io("/dev/urandom"))?;
+        if let crate::spec::NetworkMode::Bridge(net) = &cfg.network {
+            // An unknown network fails before anything is made.
+            let nets = NetworkManager::open(&self.root)?;
+            if net == "bridge" {
+                nets.ensure_default()?;
+            } else {
+                nets.get(net)?;
+            }
+        }
         let dir = self.containers.dir(&id);
         fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
         let name = match self.claim(cfg, &id) {
@@ -126,7 +139,11 @@ impl Runtime {
                     .as_ref()
                     .and_then(|c| c.stop_signal().clone()),
                 labels: cfg.labels.clone(),
+                network: cfg.network.name().to_string(),
+                publish: cfg.publish.clone(),
+                aliases: cfg.aliases.clone(),
             },
+            endpoints: Vec::new(),
         };
         match self.write_bundle(state, cfg, store, image) {
             Ok(state) => {
@@ -184,6 +201,15 @@ impl Runtime {
         )?;
         write_atomic(&dir.join("hostname"), bundle.hostname.as_bytes())?;
         write_atomic(&dir.join("hosts"), bundle.hosts.as_bytes())?;
+        if !cfg.add_hosts.is_empty() {
+            // Kept apart so the network layer's rewrites of /etc/hosts keep them.
+            let extra: String = cfg
+                .add_hosts
+                .iter()
+                .map(|(name, ip)| format!("{ip}\t{name}\n"))
+                .collect();
+            write_atomic(&dir.join("hosts.extra"), extra.as_bytes())?;
+        }
         write_atomic(&dir.join("resolv.conf"), bundle.resolv_conf.as_bytes())?;
         let spec_json = serde_json::to_vec(&bundle.spec).expect("spec serializes");
         write_atomic(&dir.join("config.json"), &spec_json)?;
@@ -201,9 +227,13 @@ impl Runtime {
         let cgroup = Cgroup::create(&layout, &state.id, &state.host.resources)?;
         state.cgroups = cgroup.dirs().to_vec();
         tracing::debug!(elapsed = ?t0.elapsed(), dirs = ?state.cgroups, "cgroup created");
-        match self.spawn_shim(state, &cgroup, io, t0) {
+        let result = self
+            .setup_network(state)
+            .and_then(|net| self.spawn_shim(state, &cgroup, io, net, t0));
+        match result {
             Ok(running) => Ok(running),
             Err(e) => {
+                self.release_network(state);
                 let _ = cgroup::remove_dirs(&state.cgroups);
                 state.cgroups.clear();
                 Err(e)
@@ -211,11 +241,89 @@ impl Runtime {
         }
     }
 
+    /// On a bridge network: the container's network namespace, made and
+    /// configured before the shim starts, and its published ports bound (so
+    /// a taken port fails before anything runs).
+    fn setup_network(&self, state: &mut ContainerState) -> Result<Option<PreparedNetwork>> {
+        let network = state.host.network.clone();
+        if network == "none" || network == "host" || network.is_empty() {
+            return Ok(None);
+        }
+        let t0 = std::time::Instant::now();
+        let dir = self.containers.dir(&state.id);
+        let hostname = fs::read_to_string(dir.join("hostname"))
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| state.id[..12].to_string());
+        let nets = NetworkManager::open(&self.root)?;
+        if network == "bridge" {
+            // The default network's bridge goes with its last container.
+            nets.ensure_default()?;
+        }
+        let (netns, endpoints) = nets.setup_container(
+            &state.id,
+            &hostname,
+            &[Attachment {
+                network,
+                aliases: state.host.aliases.clone(),
+                container_name: state.name.clone(),
+            }],
+        )?;
+        state.endpoints = endpoints
+            .iter()
+            .map(|e| NetworkEndpoint {
+                network: e.network.clone(),
+                ip: e.ip,
+                prefix: e.prefix,
+                gateway: e.gateway,
+                mac: e.mac.clone(),
+            })
+            .collect();
+        // In place: the file is bind-mounted into the container by inode.
+        let hosts = nets.hosts_file(&state.id)?;
+        let hosts_path = dir.join("hosts");
+        fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&hosts_path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, hosts.as_bytes()))
+            .map_err(Error::io(hosts_path))?;
+        let proxy = match endpoints.first() {
+            Some(ep) if !state.host.publish.is_empty() => {
+                let (proxy, actual) = PortProxy::bind(&state.host.publish, ep.ip)?;
+                crate::network::ports::save_ports(&dir, &actual)?;
+                Some(proxy)
+            }
+            _ => None,
+        };
+        tracing::debug!(elapsed = ?t0.elapsed(), endpoints = ?state.endpoints, "network ready");
+        Ok(Some(PreparedNetwork { netns, proxy }))
+    }
+
+    /// Undoes [`Runtime::setup_network`]: veths, leases, NAT rules of the
+    /// last container, the published-ports file. Idempotent.
+    pub(crate) fn release_network(&self, state: &mut ContainerState) {
+        let network = &state.host.network;
+        if network == "none" || network == "host" || network.is_empty() {
+            return;
+        }
+        match NetworkManager::open(&self.root).and_then(|n| n.teardown_container(&state.id)) {
+            Ok(()) => {}
+            Err(e) => tracing::warn!("network clean-up of {}: {e}", state.id),
+        }
+        let _ = fs::remove_file(
+            self.containers
+                .dir(&state.id)
+                .join(crate::network::ports::PORTS_FILE),
+        );
+        state.endpoints.clear();
+    }
+
     fn spawn_shim(
         &self,
         state: &mut ContainerState,
         cgroup: &Cgroup,
         io: Io,
+        network: Option<PreparedNetwork>,
         t0: std::time::Instant,
     ) -> Result<Running> {
         let dir = self.containers.dir(&state.id);
@@ -275,6 +383,9 @@ impl Runtime {
         cmd.map_fd(&out_write, 1);
         cmd.map_fd(&err_write, 2);
         cmd.map_fd(&status_write, STATUS_FD);
+        if let Some(net) = &network {
+            cmd.map_fd(&net.netns, crate::spec::NETNS_FD);
+        }
         if let Some(sock) = &console_theirs {
             cmd.map_fd(sock, CONSOLE_FD);
         }
@@ -323,9 +434,14 @@ impl Runtime {
         state.started_at = Some(now_rfc3339());
         state.exit_code = None;
         state.finished_at = None;
+        let proxy = match network.and_then(|n| n.proxy) {
+            Some(p) => Some(p.start()?),
+            None => None,
+        };
         Ok(Running {
             pid: child.pid,
             pidfd: child.pidfd,
+            proxy,
             stdin: stdin_pipe,
             stdout: out_read.map(fs::File::from),
             stderr: err_read.map(fs::File::from),
@@ -336,6 +452,7 @@ impl Runtime {
     /// Records an exit: the cgroup goes, the state says exited with `code`.
     pub(crate) fn after_exit(&self, state: &mut ContainerState, code: i32) -> Result<()> {
         let t0 = std::time::Instant::now();
+        self.release_network(state);
         let removed = cgroup::remove_dirs(&state.cgroups);
         tracing::debug!(elapsed = ?t0.elapsed(), "cgroup removed");
         state.cgroups.clear();
@@ -407,6 +524,14 @@ impl Runtime {
     }
 }
 
+/// A configured network namespace (handed to the shim) and the bound,
+/// not yet serving, port proxy.
+#[derive(Debug)]
+pub(crate) struct PreparedNetwork {
+    netns: OwnedFd,
+    proxy: Option<PortProxy>,
+}
+
 /// How a container's standard streams are wired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Io {
@@ -431,6 +556,8 @@ pub(crate) enum StdinMode {
 pub(crate) struct Running {
     pub pid: Pid,
     pub pidfd: OwnedFd,
+    /// The published ports' proxy, serving until dropped.
+    pub proxy: Option<ProxyHandle>,
     /// The write end of the container's stdin pipe ([`StdinMode::Pipe`]).
     pub stdin: Option<fs::File>,
     pub stdout: Option<fs::File>,

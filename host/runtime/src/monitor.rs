@@ -109,7 +109,7 @@ impl Runtime {
                     break code;
                 }
             };
-            containers.save(&state)?;
+            containers.save_merged(&mut state)?;
             if let Some(a) = &attached {
                 a.signals.forward_to(running.pid);
             }
@@ -150,7 +150,7 @@ impl Runtime {
                 backoff = Duration::from_millis(100);
             }
             state.restart_count += 1;
-            containers.save(&state)?;
+            containers.save_merged(&mut state)?;
             tracing::debug!(restarts = state.restart_count, code, ?backoff, "restarting");
             std::thread::sleep(backoff);
             backoff = (backoff * 2).min(Duration::from_secs(60));
@@ -171,6 +171,9 @@ impl Runtime {
         }
         state.monitor_pid = None;
         state.monitor_start = None;
+        if let Ok(current) = self.containers().load(&state.id) {
+            state.name = current.name;
+        }
         if state.auto_remove {
             crate::cgroup::remove_dirs(&state.cgroups)?;
             return self.containers().remove(state);
@@ -196,6 +199,8 @@ fn pump(
     let Running {
         pid,
         pidfd,
+        // Serves the published ports until the container has exited.
+        proxy: _proxy,
         stdin,
         stdout,
         stderr,

@@ -65,14 +65,21 @@ pub const READONLY_PATHS: &[&str] = &[
     "/proc/sysrq-trigger",
 ];
 
-/// Network modes that exist so far.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a container's network comes from (`--network`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NetworkMode {
     /// A new, empty network namespace with only `lo`.
     None,
     /// The host's network namespace.
     Host,
+    /// A namespace of its own on a bridge network: `bridge` (the default
+    /// network, as in Docker) or a user-defined one by name.
+    Bridge(String),
 }
+
+/// The fd number at which the runtime hands a prepared network namespace
+/// to the shim (the spec names it as `/proc/self/fd/5`).
+pub const NETNS_FD: i32 = 5;
 
 impl FromStr for NetworkMode {
     type Err = Error;
@@ -80,13 +87,25 @@ impl FromStr for NetworkMode {
         match s {
             "none" => Ok(NetworkMode::None),
             "host" => Ok(NetworkMode::Host),
-            other => Err(Error::InvalidFlag {
+            "bridge" | "default" | "" => Ok(NetworkMode::Bridge("bridge".into())),
+            other if other.starts_with("container:") => Err(Error::InvalidFlag {
                 flag: "--network",
                 value: other.to_string(),
-                reason:
-                    "only \"none\" and \"host\" exist so far (bridge networks are not built yet)"
-                        .into(),
+                reason: "joining another container's network is not supported yet".into(),
             }),
+            other => Ok(NetworkMode::Bridge(other.to_string())),
+        }
+    }
+}
+
+impl NetworkMode {
+    /// The name `inspect` and the state file use: `none`, `host`, or the
+    /// network's name.
+    pub fn name(&self) -> &str {
+        match self {
+            NetworkMode::None => "none",
+            NetworkMode::Host => "host",
+            NetworkMode::Bridge(n) => n,
         }
     }
 }
@@ -130,6 +149,14 @@ pub struct RunConfig {
     pub restart: crate::policy::RestartPolicy,
     pub log: crate::logs::LogOptions,
     pub labels: std::collections::BTreeMap<String, String>,
+    /// `-p`/`-P`, parsed (host port 0: any free port).
+    pub publish: Vec<crate::network::ports::PortMapping>,
+    /// `--network-alias`.
+    pub aliases: Vec<String>,
+    /// `--add-host NAME:IP`.
+    pub add_hosts: Vec<(String, String)>,
+    /// `--dns`.
+    pub dns: Vec<String>,
 }
 
 /// The finished bundle content for one container.
@@ -329,13 +356,13 @@ pub fn build(
     host_nofile: u64,
 ) -> Result<Bundle> {
     let dir = paths.container_dir;
-    let hostname = match (&cfg.hostname, cfg.network) {
+    let hostname = match (&cfg.hostname, &cfg.network) {
         (Some(h), _) => h.clone(),
         (None, NetworkMode::Host) => nix::unistd::gethostname()
             .ok()
             .and_then(|h| h.into_string().ok())
             .unwrap_or_else(|| id[..12].to_string()),
-        (None, NetworkMode::None) => id[..12].to_string(),
+        (None, _) => id[..12].to_string(),
     };
     let argv = command(cfg, image)?;
     let env = environment(cfg, image, &hostname);
@@ -430,8 +457,13 @@ pub fn build(
         json!({"type": "ipc"}),
         json!({"type": "cgroup"}),
     ];
-    if cfg.network == NetworkMode::None {
-        namespaces.push(json!({"type": "network"}));
+    match &cfg.network {
+        NetworkMode::None => namespaces.push(json!({"type": "network"})),
+        // Made and configured by the runtime before the shim starts.
+        NetworkMode::Bridge(_) => {
+            namespaces.push(json!({"type": "network", "path": format!("/proc/self/fd/{NETNS_FD}")}))
+        }
+        NetworkMode::Host => {}
     }
 
     let devices: Vec<Value> = [
@@ -489,15 +521,41 @@ pub fn build(
         reason: format!("generated spec does not parse: {e}"),
     })?;
 
-    let hosts = match cfg.network {
+    // On a bridge network the runtime rewrites /etc/hosts in place once the
+    // address is leased; this first version is what a container without one
+    // sees.
+    let mut hosts = match cfg.network {
         NetworkMode::Host => std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
-        NetworkMode::None => format!(
+        _ => format!(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
              fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n\
              ff02::2\tip6-allrouters\n127.0.0.1\t{hostname}\n"
         ),
     };
-    let resolv_conf = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    for (name, ip) in &cfg.add_hosts {
+        hosts.push_str(&format!("{ip}\t{name}\n"));
+    }
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let mut resolv_conf = match cfg.network {
+        // A container with a network of its own cannot reach the host's
+        // loopback resolvers.
+        NetworkMode::Bridge(_) => crate::network::NetworkManager::resolv_conf(&host_resolv),
+        _ => host_resolv,
+    };
+    if !cfg.dns.is_empty() {
+        let kept: Vec<&str> = resolv_conf
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("nameserver"))
+            .collect();
+        resolv_conf = cfg
+            .dns
+            .iter()
+            .map(|d| format!("nameserver {d}"))
+            .chain(kept.iter().map(|l| l.to_string()))
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n";
+    }
     Ok(Bundle {
         spec,
         hostname: format!("{hostname}\n"),
@@ -542,6 +600,10 @@ mod tests {
             restart: Default::default(),
             log: Default::default(),
             labels: Default::default(),
+            publish: vec![],
+            aliases: vec![],
+            add_hosts: vec![],
+            dns: vec![],
         }
     }
 

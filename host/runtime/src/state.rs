@@ -64,6 +64,9 @@ pub struct ContainerState {
     pub restart_count: u32,
     #[serde(default)]
     pub host: HostConfig,
+    /// The container's addresses while it runs on bridge networks.
+    #[serde(default)]
+    pub endpoints: Vec<NetworkEndpoint>,
 }
 
 /// What the monitor needs to run (and re-run) the container, from the flags
@@ -85,6 +88,28 @@ pub struct HostConfig {
     pub stop_signal: Option<String>,
     #[serde(default)]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// `none`, `host`, or the name of the bridge network.
+    #[serde(default = "default_network")]
+    pub network: String,
+    /// Requested published ports (host port 0: any free one).
+    #[serde(default)]
+    pub publish: Vec<crate::network::ports::PortMapping>,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+fn default_network() -> String {
+    "none".into()
+}
+
+/// Where a running container is on a network (for `inspect`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NetworkEndpoint {
+    pub network: String,
+    pub ip: std::net::Ipv4Addr,
+    pub prefix: u8,
+    pub gateway: std::net::Ipv4Addr,
+    pub mac: String,
 }
 
 /// Docker's container states that exist in wrun so far.
@@ -171,6 +196,16 @@ impl Containers {
             path,
             reason: e.to_string(),
         })
+    }
+
+    /// Saves a state the caller has held for a while (the monitor, for the
+    /// container's whole life), keeping what other commands may have changed
+    /// on disk meanwhile: the name (`wrun rename`).
+    pub fn save_merged(&self, state: &mut ContainerState) -> Result<()> {
+        if let Ok(current) = self.load(&state.id) {
+            state.name = current.name;
+        }
+        self.save(state)
     }
 
     pub fn save(&self, state: &ContainerState) -> Result<()> {
@@ -270,6 +305,7 @@ mod tests {
             pid_start: None,
             restart_count: 0,
             host: HostConfig::default(),
+            endpoints: vec![],
         }
     }
 

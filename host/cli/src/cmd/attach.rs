@@ -39,7 +39,9 @@ impl AttachArgs {
             .map_err(|e| fail(format!("attaching to {}: {e}", self.container)))?;
         let send_input = !self.no_stdin && state.host.interactive;
         let raw = RawTerminal::enter(send_input && state.host.tty);
+        let detached = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         if send_input {
+            let detached = detached.clone();
             let mut to_container = sock.try_clone()?;
             let tty = state.host.tty;
             std::thread::spawn(move || {
@@ -55,6 +57,7 @@ impl AttachArgs {
                         && (chunk.windows(2).any(|w| w == DETACH)
                             || (last == DETACH[0] && chunk[0] == DETACH[1]));
                     if detach {
+                        detached.store(true, std::sync::atomic::Ordering::SeqCst);
                         let _ = to_container.shutdown(std::net::Shutdown::Both);
                         break;
                     }
@@ -76,14 +79,13 @@ impl AttachArgs {
             w.flush()?;
         }
         drop(raw);
-        // The stream ended: the container exited (or we detached).
-        match runtime.get(&state.id) {
-            Ok(s) if s.status == Status::Running => {
-                eprintln!("read escape sequence");
-                Ok(0)
-            }
-            _ => Ok(runtime.wait(&state.id).unwrap_or(0)),
+        if detached.load(std::sync::atomic::Ordering::SeqCst) {
+            eprintln!("read escape sequence");
+            return Ok(0);
         }
+        // The stream ended because the container exited: its code is ours
+        // once the monitor has recorded it.
+        Ok(runtime.wait(&state.id).unwrap_or(0))
     }
 }
 

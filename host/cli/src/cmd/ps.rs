@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use serde_json::{Value, json};
-use wrun_runtime::state::{ContainerState, Status};
+use wrun_runtime::state::{ContainerState, Containers, Status};
 
 use super::container_common::{command_text, since, status_text};
 use crate::global::Global;
@@ -80,7 +80,7 @@ impl Filter {
     }
 }
 
-fn row(c: &ContainerState, no_trunc: bool) -> Value {
+fn row(c: &ContainerState, no_trunc: bool, containers: &Containers) -> Value {
     json!({
         "ID": if no_trunc { c.id.clone() } else { c.id[..12].to_string() },
         "Image": c.image,
@@ -89,10 +89,23 @@ fn row(c: &ContainerState, no_trunc: bool) -> Value {
         "RunningFor": wrun_images::human::human_duration(since(Some(&c.created)).unwrap_or_default()) + " ago",
         "Status": status_text(c),
         "State": c.status.as_str(),
-        "Ports": "",
+        "Ports": ports_text(c, containers),
         "Names": c.name,
         "Labels": c.host.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
     })
+}
+
+/// Docker's PORTS column: `0.0.0.0:5000->5000/tcp, 127.0.0.1:8080->80/tcp`.
+fn ports_text(c: &ContainerState, containers: &Containers) -> String {
+    if c.status != Status::Running {
+        return String::new();
+    }
+    wrun_runtime::network::ports::load_ports(&containers.dir(&c.id))
+        .unwrap_or_default()
+        .iter()
+        .map(|m| format!("{}->{}", m.host_addr(), m.container_key()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl PsArgs {
@@ -130,12 +143,20 @@ impl PsArgs {
         match self.format.as_deref().map(str::trim) {
             Some("json") => {
                 for c in &list {
-                    writeln!(out, "{}", serde_json::to_string(&row(c, self.no_trunc))?)?;
+                    writeln!(
+                        out,
+                        "{}",
+                        serde_json::to_string(&row(c, self.no_trunc, runtime.containers()))?
+                    )?;
                 }
             }
             Some(f) if !f.starts_with("table") => {
                 for c in &list {
-                    writeln!(out, "{}", crate::format::render(f, &row(c, self.no_trunc))?)?;
+                    writeln!(
+                        out,
+                        "{}",
+                        crate::format::render(f, &row(c, self.no_trunc, runtime.containers()))?
+                    )?;
                 }
             }
             _ => {
@@ -153,7 +174,7 @@ impl PsArgs {
                     .to_vec(),
                 ];
                 for c in &list {
-                    let r = row(c, self.no_trunc);
+                    let r = row(c, self.no_trunc, runtime.containers());
                     table.push(
                         [
                             "ID",

@@ -78,12 +78,24 @@ pub struct RunArgs {
     /// Allocate a pseudo-TTY
     #[arg(short = 't', long)]
     pub tty: bool,
-    /// Connect a container to a network (none, host)
-    #[arg(long, alias = "net", default_value = "none")]
+    /// Connect a container to a network (bridge, none, host, or a network's name)
+    #[arg(long, alias = "net", default_value = "bridge")]
     pub network: String,
-    /// Publish a container's port(s) to the host
+    /// Add network-scoped alias for the container
+    #[arg(long = "network-alias", alias = "net-alias")]
+    pub network_alias: Vec<String>,
+    /// Publish a container's port(s) to the host ([IP:][HOST:]CTR[/tcp|/udp])
     #[arg(short = 'p', long)]
     pub publish: Vec<String>,
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long)]
+    pub dns: Vec<String>,
     /// Memory limit (e.g. 512m, 1g)
     #[arg(short = 'm', long)]
     pub memory: Option<String>,
@@ -119,19 +131,12 @@ impl RunArgs {
         if let Ok(layout) = wrun_runtime::cgroup::Layout::detect() {
             wrun_runtime::cgroup::prime_migration_lock(&layout);
         }
-        if !self.publish.is_empty() {
-            return Err(engine_msg(format!(
-                "-p {}: publishing ports needs bridge networking, which is not built yet; \
-                 use --network host",
-                self.publish[0]
-            )));
-        }
         if !nix::unistd::geteuid().is_root() {
             return Err(engine_msg(
                 "wrun run needs root: rootless containers are not supported yet",
             ));
         }
-        let cfg = self.config().map_err(engine)?;
+        let mut cfg = self.config().map_err(engine)?;
         let store = Store::open(&g.root)
             .with_context(|| format!("opening the image store in {}", g.root.display()))
             .map_err(engine)?;
@@ -146,6 +151,16 @@ impl RunArgs {
             }
             Err(e) => return Err(engine(e)),
         };
+        if self.publish_all {
+            let exposed = image
+                .config
+                .config()
+                .as_ref()
+                .and_then(|c| c.exposed_ports().clone())
+                .unwrap_or_default();
+            cfg.publish
+                .extend(wrun_runtime::network::ports::expose_all(&exposed));
+        }
         let runtime = open_runtime(g)?;
         let state = runtime.create(&cfg, &store, &image).map_err(engine)?;
         if self.detach {
@@ -227,6 +242,46 @@ impl RunArgs {
                 Some(nano)
             }
         };
+        let network = self.network.parse::<NetworkMode>()?;
+        let mut publish = Vec::new();
+        for p in &self.publish {
+            publish.extend(
+                wrun_runtime::network::ports::parse_publish(p)
+                    .map_err(|e| anyhow::anyhow!("invalid value {p:?} for -p: {e}"))?,
+            );
+        }
+        match network {
+            NetworkMode::Host if !publish.is_empty() || self.publish_all => {
+                eprintln!("WARNING: Published ports are discarded when using host network mode");
+                publish.clear();
+            }
+            NetworkMode::None if !publish.is_empty() || self.publish_all => {
+                anyhow::bail!("-p: a container with --network none has no ports to publish");
+            }
+            _ => {}
+        }
+        let mut add_hosts = Vec::new();
+        for h in &self.add_host {
+            let (name, ip) = h
+                .rsplit_once(':')
+                .filter(|(n, ip)| !n.is_empty() && !ip.is_empty())
+                .ok_or_else(|| {
+                    anyhow::anyhow!("invalid value {h:?} for --add-host: expected host:ip")
+                })?;
+            if ip != "host-gateway" && ip.parse::<std::net::IpAddr>().is_err() {
+                anyhow::bail!("invalid value {h:?} for --add-host: {ip:?} is not an IP address");
+            }
+            add_hosts.push((name.to_string(), ip.to_string()));
+        }
+        for d in &self.dns {
+            d.parse::<std::net::IpAddr>()
+                .map_err(|_| anyhow::anyhow!("invalid value {d:?} for --dns: not an IP address"))?;
+        }
+        if !self.network_alias.is_empty() && network.name() == "bridge" {
+            anyhow::bail!(
+                "--network-alias: network-scoped aliases are only supported for user-defined networks"
+            );
+        }
         if let Some(u) = &self.user
             && (u.is_empty() || u.starts_with(':'))
         {
@@ -246,7 +301,11 @@ impl RunArgs {
             cap_drop: self.cap_drop.clone(),
             tty: self.tty,
             interactive: self.interactive,
-            network: self.network.parse::<NetworkMode>()?,
+            network,
+            publish,
+            aliases: self.network_alias.clone(),
+            add_hosts,
+            dns: self.dns.clone(),
             resources: Resources {
                 memory,
                 nano_cpus,
@@ -483,6 +542,10 @@ mod tests {
     fn lecture_command_lines_parse() {
         let r = parse(&["wrun", "run", "-p", "5000:5000", "product-api"]);
         assert_eq!(r.publish, ["5000:5000"]);
+        let cfg = r.config().unwrap();
+        assert_eq!(cfg.publish.len(), 1);
+        assert_eq!(cfg.publish[0].host_port, 5000);
+        assert_eq!(cfg.network, NetworkMode::Bridge("bridge".into()));
         let r = parse(&["wrun", "run", "-d", "--name", "postgres", "postgres:15"]);
         assert!(r.detach);
         assert_eq!(r.name.as_deref(), Some("postgres"));

@@ -52,6 +52,26 @@ pub const DEFAULT_NETWORK: &str = "bridge";
 pub const DEFAULT_BRIDGE: &str = "wrun0";
 /// Subnet of the default network unless `WRUN_DEFAULT_SUBNET` says otherwise.
 pub const DEFAULT_SUBNET: &str = "10.88.0.0/16";
+/// The bridge and subnet of a state root's default network.
+///
+/// Bridges, addresses and routes are the host's, shared by every state root,
+/// while leases live in each root. So only the standard root
+/// (`/var/lib/wrun`) gets `wrun0` and 10.88.0.0/16; any other root (tests,
+/// a second installation) gets a bridge and a /24 of its own, derived from a
+/// hash of its path — `wr` + 6 hex digits in 10.200.0.0–10.249.255.0 — so
+/// two roots never hand out the same address on the same bridge, nor tear
+/// down each other's bridge.
+pub fn default_bridge_and_subnet(state_root: &Path) -> (String, String) {
+    if state_root == Path::new("/var/lib/wrun") {
+        return (DEFAULT_BRIDGE.to_string(), DEFAULT_SUBNET.to_string());
+    }
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(state_root.as_os_str().as_encoded_bytes());
+    let bridge = format!("wr{}", &hex::encode(digest)[..6]);
+    let subnet = format!("10.{}.{}.0/24", 200 + digest[3] % 50, digest[4]);
+    (bridge, subnet)
+}
+
 /// Environment variable overriding [`DEFAULT_SUBNET`].
 pub const DEFAULT_SUBNET_ENV: &str = "WRUN_DEFAULT_SUBNET";
 
@@ -295,6 +315,7 @@ pub struct Endpoint {
 #[derive(Debug)]
 pub struct NetworkManager {
     store: Store,
+    state_root: PathBuf,
     containers_dir: PathBuf,
     ip_forward: bool,
 }
@@ -302,8 +323,10 @@ pub struct NetworkManager {
 impl NetworkManager {
     /// Opens (creating if needed) `<state_root>/networks/`.
     pub fn open(state_root: &Path) -> Result<Self> {
+        let (bridge, _) = default_bridge_and_subnet(state_root);
         Ok(Self {
-            store: Store::open(&state_root.join("networks"))?,
+            store: Store::open(&state_root.join("networks"))?.with_default_bridge(bridge),
+            state_root: state_root.to_path_buf(),
             containers_dir: state_root.join("containers"),
             ip_forward: true,
         })
@@ -336,7 +359,8 @@ impl NetworkManager {
         if let Some(n) = self.store.find(DEFAULT_NETWORK)? {
             return Ok(n);
         }
-        let subnet = std::env::var(DEFAULT_SUBNET_ENV).unwrap_or_else(|_| DEFAULT_SUBNET.into());
+        let subnet = std::env::var(DEFAULT_SUBNET_ENV)
+            .unwrap_or_else(|_| default_bridge_and_subnet(&self.state_root).1);
         let opts = CreateOptions {
             subnet: Some(subnet),
             ..Default::default()

@@ -56,6 +56,9 @@ impl Leases {
 #[derive(Debug)]
 pub struct Store {
     dir: PathBuf,
+    /// The bridge of this state root's default network (see
+    /// [`super::default_bridge_and_subnet`]).
+    default_bridge: String,
 }
 
 impl Store {
@@ -63,7 +66,14 @@ impl Store {
         fs::create_dir_all(dir).map_err(Error::io(dir))?;
         Ok(Self {
             dir: dir.to_path_buf(),
+            default_bridge: DEFAULT_BRIDGE.to_string(),
         })
+    }
+
+    /// Names the bridge the default network of this store gets.
+    pub fn with_default_bridge(mut self, bridge: String) -> Self {
+        self.default_bridge = bridge;
+        self
     }
 
     /// The lock serialising network creation and removal.
@@ -159,7 +169,7 @@ impl Store {
         };
         let id = crate::ids::new_id().map_err(Error::io("/dev/urandom"))?;
         let bridge = if default {
-            DEFAULT_BRIDGE.to_string()
+            self.default_bridge.clone()
         } else {
             format!("wrun-{}", &id[..10])
         };
