@@ -29,8 +29,10 @@ use nix::unistd::Pid;
 use serde::Serialize;
 use wrun_sys::spawn::{InitCommand, spawn};
 
+use crate::launch::StatusLine;
 use crate::launch::{RELAY_MASTER, Runtime, SignalProxy, wait_code};
 use crate::state::Status;
+use crate::terminal::RawMode;
 use crate::{Error, Result};
 
 /// Fd numbers the exec shim finds its channels on.
@@ -76,20 +78,6 @@ struct Request<'a> {
 struct ConsoleSize {
     height: u64,
     width: u64,
-}
-
-/// A line of the shim's status channel.
-#[derive(Debug, serde::Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-enum StatusLine {
-    Started {
-        #[allow(dead_code, reason = "part of the protocol, kept for logs")]
-        pid: i32,
-    },
-    Error {
-        code: i32,
-        message: String,
-    },
 }
 
 impl ExecOptions {
@@ -300,35 +288,6 @@ fn receive_master(sock: &UnixStream) -> Result<fs::File> {
             code: 125,
             message: format!("receiving the pty master from the exec shim: {e}"),
         }),
-    }
-}
-
-/// Our terminal in raw mode while `-it` relays it; restored on drop.
-struct RawMode(Option<rustix::termios::Termios>);
-
-impl RawMode {
-    fn enter() -> Self {
-        let fd = rustix::stdio::stdin();
-        if !rustix::termios::isatty(fd) {
-            return Self(None);
-        }
-        Self(rustix::termios::tcgetattr(fd).ok().inspect(|original| {
-            let mut raw = original.clone();
-            raw.make_raw();
-            let _ = rustix::termios::tcsetattr(fd, rustix::termios::OptionalActions::Now, &raw);
-        }))
-    }
-}
-
-impl Drop for RawMode {
-    fn drop(&mut self) {
-        if let Some(original) = &self.0 {
-            let _ = rustix::termios::tcsetattr(
-                rustix::stdio::stdin(),
-                rustix::termios::OptionalActions::Now,
-                original,
-            );
-        }
     }
 }
 

@@ -47,10 +47,10 @@ pub struct Runtime {
     containers: Containers,
 }
 
-/// A line on the shim's status channel.
+/// A line on the shim's status channel (see docs/contracts.md).
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
-enum StatusLine {
+pub(crate) enum StatusLine {
     Started {
         #[allow(dead_code, reason = "part of the protocol, kept for logs")]
         pid: i32,

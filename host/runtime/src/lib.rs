@@ -42,6 +42,7 @@ pub mod policy;
 pub mod process;
 pub mod spec;
 pub mod state;
+pub mod terminal;
 pub mod stats;
 pub mod units;
 

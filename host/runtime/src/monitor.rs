@@ -25,6 +25,7 @@ use crate::attach::Clients;
 use crate::launch::{Io, Running, Runtime, SignalProxy, StdinMode, copy_window_size, wait_code};
 use crate::logs::{LogWriter, Stream, log_path};
 use crate::state::ContainerState;
+use crate::terminal::RawMode;
 use crate::{Error, Result};
 
 /// Marker file: the user stopped the container, so no restart policy
@@ -331,27 +332,23 @@ fn pump(
     wait_code(pid)
 }
 
-/// Our terminal in raw mode while a `-t` container is attached: keys go to
-/// the container's pty as they are typed (Ctrl-C becomes the container's
-/// SIGINT through its line discipline), restored on drop.
+/// Our terminal while a `-t` container is attached: raw (see
+/// [`crate::terminal`]), our keys copied to the pty when `-i`.
 struct TerminalMode {
-    restore: Option<rustix::termios::Termios>,
+    _raw: RawMode,
     stdin: bool,
 }
 
 impl TerminalMode {
     fn enter(stdin: bool) -> Self {
-        let fd = rustix::stdio::stdin();
-        let restore = if stdin && rustix::termios::isatty(fd) {
-            rustix::termios::tcgetattr(fd).ok().inspect(|original| {
-                let mut raw = original.clone();
-                raw.make_raw();
-                let _ = rustix::termios::tcsetattr(fd, rustix::termios::OptionalActions::Now, &raw);
-            })
-        } else {
-            None
-        };
-        Self { restore, stdin }
+        Self {
+            _raw: if stdin {
+                RawMode::enter()
+            } else {
+                RawMode::none()
+            },
+            stdin,
+        }
     }
 
     /// Starts copying our stdin to the pty `master` and sizes the pty like
@@ -378,17 +375,5 @@ impl TerminalMode {
                 }
             }
         });
-    }
-}
-
-impl Drop for TerminalMode {
-    fn drop(&mut self) {
-        if let Some(original) = &self.restore {
-            let _ = rustix::termios::tcsetattr(
-                rustix::stdio::stdin(),
-                rustix::termios::OptionalActions::Now,
-                original,
-            );
-        }
     }
 }

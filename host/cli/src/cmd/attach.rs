@@ -6,6 +6,7 @@ use std::io::{Read, Write};
 
 use wrun_runtime::logs::Stream;
 use wrun_runtime::state::Status;
+use wrun_runtime::terminal::RawMode;
 
 use crate::exit::ExitError;
 use crate::global::Global;
@@ -38,7 +39,11 @@ impl AttachArgs {
         let mut sock = wrun_runtime::attach::connect(&dir)
             .map_err(|e| fail(format!("attaching to {}: {e}", self.container)))?;
         let send_input = !self.no_stdin && state.host.interactive;
-        let raw = RawTerminal::enter(send_input && state.host.tty);
+        let raw = if send_input && state.host.tty {
+            RawMode::enter()
+        } else {
+            RawMode::none()
+        };
         let detached = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         if send_input {
             let detached = detached.clone();
@@ -86,36 +91,5 @@ impl AttachArgs {
         // The stream ended because the container exited: its code is ours
         // once the monitor has recorded it.
         Ok(runtime.wait(&state.id).unwrap_or(0))
-    }
-}
-
-/// Raw mode on our terminal while attached to a tty container.
-struct RawTerminal(Option<rustix::termios::Termios>);
-
-impl RawTerminal {
-    fn enter(wanted: bool) -> Self {
-        let fd = rustix::stdio::stdin();
-        if !wanted || !rustix::termios::isatty(fd) {
-            return Self(None);
-        }
-        let original = rustix::termios::tcgetattr(fd).ok();
-        if let Some(o) = &original {
-            let mut raw = o.clone();
-            raw.make_raw();
-            let _ = rustix::termios::tcsetattr(fd, rustix::termios::OptionalActions::Now, &raw);
-        }
-        Self(original)
-    }
-}
-
-impl Drop for RawTerminal {
-    fn drop(&mut self) {
-        if let Some(o) = &self.0 {
-            let _ = rustix::termios::tcsetattr(
-                rustix::stdio::stdin(),
-                rustix::termios::OptionalActions::Now,
-                o,
-            );
-        }
     }
 }
