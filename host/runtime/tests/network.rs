@@ -609,3 +609,33 @@ fn concurrent_setups_get_distinct_addresses() {
     }
     assert!(env.nets.get("wrtest-many").unwrap().containers.is_empty());
 }
+
+#[test]
+fn a_subnet_overlapping_a_host_route_is_refused() {
+    if !have_root() {
+        return;
+    }
+    let mut env = Env::new();
+    let net = env.network("wrtest-route", "10.231.108.0/24");
+    let (_ns, _) = env.container("theta", "wrtest-route", &[]);
+    // Another state root cannot see the lease file, but it sees the route.
+    let other = Env::new();
+    let e = other
+        .nets
+        .create(
+            "wrtest-route2",
+            CreateOptions {
+                subnet: Some("10.231.108.128/25".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "subnet 10.231.108.128/25 of network wrtest-route2 overlaps the host's route to \
+             10.231.108.0/24 via {}",
+            net.bridge
+        )
+    );
+}

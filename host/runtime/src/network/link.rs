@@ -10,12 +10,13 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use futures_util::TryStreamExt;
-use rtnetlink::packet_route::link::LinkMessage;
+use rtnetlink::packet_route::link::{LinkAttribute, LinkMessage};
+use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteHeader};
 use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
 use sha2::{Digest, Sha256};
 
 use super::netns::run_in;
-use super::{Error, Result};
+use super::{Error, Result, Subnet};
 
 const EEXIST: i32 = libc::EEXIST;
 const ENODEV: i32 = libc::ENODEV;
@@ -140,6 +141,52 @@ pub fn ensure_bridge(name: &str, gateway: Ipv4Addr, prefix: u8) -> Result<()> {
             .execute()
             .await
             .map_err(nl(format!("setting {name} up")))
+    })
+}
+
+/// The host's IPv4 routes of the main table (the default route left out),
+/// with the name of the interface each goes through.
+pub fn host_routes() -> Result<Vec<(Subnet, String)>> {
+    with_handle(None, |h| async move {
+        let mut found = Vec::new();
+        let mut routes = h
+            .route()
+            .get(RouteMessageBuilder::<Ipv4Addr>::new().build())
+            .execute();
+        while let Some(r) = routes.try_next().await.map_err(nl("listing routes"))? {
+            let prefix = r.header.destination_prefix_length;
+            if r.header.table != RouteHeader::RT_TABLE_MAIN || prefix == 0 {
+                continue;
+            }
+            let mut dst = None;
+            let mut oif = None;
+            for a in &r.attributes {
+                match a {
+                    RouteAttribute::Destination(RouteAddress::Inet(ip)) => dst = Some(*ip),
+                    RouteAttribute::Oif(i) => oif = Some(*i),
+                    _ => {}
+                }
+            }
+            if let Some(addr) = dst {
+                found.push((Subnet { addr, prefix }, oif));
+            }
+        }
+        let mut named = Vec::new();
+        for (subnet, oif) in found {
+            let mut dev = String::from("?");
+            if let Some(index) = oif {
+                let mut links = h.link().get().match_index(index).execute();
+                if let Ok(Some(link)) = links.try_next().await {
+                    for a in link.attributes {
+                        if let LinkAttribute::IfName(n) = a {
+                            dev = n;
+                        }
+                    }
+                }
+            }
+            named.push((subnet, dev));
+        }
+        Ok(named)
     })
 }
 

@@ -105,6 +105,13 @@ pub enum Error {
         other: String,
         other_subnet: Subnet,
     },
+    #[error("subnet {subnet} of network {name} overlaps the host's route to {route} via {dev}")]
+    RouteOverlap {
+        name: String,
+        subnet: Subnet,
+        route: Subnet,
+        dev: String,
+    },
     #[error("error while removing network: network {name} id {id} has active endpoints")]
     ActiveEndpoints { name: String, id: String },
     #[error("{0} is a pre-defined network and cannot be removed")]
@@ -351,6 +358,9 @@ impl NetworkManager {
         if name == DEFAULT_NETWORK || name == "host" || name == "none" {
             return Err(Error::Exists(name.to_string()));
         }
+        if let Some(subnet) = &opts.subnet {
+            check_host_routes(name, subnet.parse()?, None)?;
+        }
         self.store.create(name, opts, false)
     }
 
@@ -575,6 +585,7 @@ impl NetworkManager {
             self.store.save_leases(&net, &leases)?;
             let made = (|| {
                 if first_on_network || !link::exists(&net.bridge)? {
+                    check_host_routes(&net.name, net.subnet, Some(&net.bridge))?;
                     link::ensure_bridge(&net.bridge, net.gateway, net.subnet.prefix)?;
                 }
                 if !net.internal && self.ip_forward {
@@ -691,6 +702,23 @@ impl NetworkManager {
             .unwrap_or(short);
         (name, hostname)
     }
+}
+
+/// Refuses a subnet that overlaps a route of the host (a LAN, a VPN,
+/// another runtime's bridge), as Docker does: the bridge's route would
+/// shadow it or be shadowed. Routes through `own_bridge` do not count.
+fn check_host_routes(name: &str, subnet: Subnet, own_bridge: Option<&str>) -> Result<()> {
+    for (route, dev) in link::host_routes()? {
+        if Some(dev.as_str()) != own_bridge && route.overlaps(subnet) {
+            return Err(Error::RouteOverlap {
+                name: name.to_string(),
+                subnet,
+                route,
+                dev,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Tears a half-made container network down unless disarmed.
