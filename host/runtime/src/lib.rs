@@ -42,8 +42,8 @@ pub mod policy;
 pub mod process;
 pub mod spec;
 pub mod state;
-pub mod terminal;
 pub mod stats;
+pub mod terminal;
 pub mod units;
 
 pub use error::Error;
