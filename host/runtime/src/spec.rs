@@ -724,12 +724,21 @@ mod tests {
     #[test]
     fn network_modes() {
         assert_eq!("none".parse::<NetworkMode>().unwrap(), NetworkMode::None);
+        assert_eq!(
+            "bridge".parse::<NetworkMode>().unwrap(),
+            NetworkMode::Bridge("bridge".into())
+        );
+        assert_eq!(
+            "backend".parse::<NetworkMode>().unwrap(),
+            NetworkMode::Bridge("backend".into())
+        );
+        let err = "container:web"
+            .parse::<NetworkMode>()
+            .unwrap_err()
+            .to_string();
         assert!(
-            "bridge"
-                .parse::<NetworkMode>()
-                .unwrap_err()
-                .to_string()
-                .contains("--network")
+            err.contains("--network") && err.contains("container:web"),
+            "{err}"
         );
     }
 }

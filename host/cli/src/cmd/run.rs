@@ -565,10 +565,29 @@ mod tests {
             .config()
             .unwrap_err();
         assert!(err.to_string().contains("--cpus"));
-        let err = parse(&["wrun", "run", "--network", "bridge", "busybox"])
+        let err = parse(&["wrun", "run", "--network", "container:web", "busybox"])
             .config()
             .unwrap_err();
         assert!(err.to_string().contains("--network"));
+        for (args, needle) in [
+            (
+                &["wrun", "run", "-p", "70000:80", "busybox"][..],
+                "70000:80",
+            ),
+            (&["wrun", "run", "-p", "abc", "busybox"][..], "abc"),
+            (
+                &["wrun", "run", "--add-host", "db", "busybox"][..],
+                "--add-host",
+            ),
+            (&["wrun", "run", "--dns", "x.y", "busybox"][..], "--dns"),
+            (
+                &["wrun", "run", "--network", "none", "-p", "80", "busybox"][..],
+                "-p",
+            ),
+        ] {
+            let err = parse(args).config().unwrap_err().to_string();
+            assert!(err.contains(needle), "{args:?}: {err}");
+        }
         let err = parse(&[
             "wrun",
             "run",
