@@ -22,9 +22,6 @@ repo="$(dirname "$here")"
 PREFIX="${PREFIX:-/usr/local}"
 readonly API_PORT=5000
 readonly API_URL="http://localhost:$API_PORT/products"
-readonly RUN_DIR=/run/wrun-examples
-readonly PID_FILE="$RUN_DIR/product-api.pid"
-readonly LOG_FILE=/var/log/wrun-product-api.log
 readonly MIN_RUST=1.85
 
 # Every system package the project uses, and what for.
@@ -117,33 +114,20 @@ ensure_rust() {
     log "Rust $have"
 }
 
-# The process group of the API started by this script, if it still runs.
-api_pid() {
-    local pid
-    [[ -f $PID_FILE ]] || return 1
-    pid="$(cat "$PID_FILE")"
-    [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
-    echo "$pid"
+readonly API_NAME=product-api
+
+# True when the product API's container runs.
+api_running() {
+    [[ "$("$PREFIX/bin/wrun" inspect -f '{{.State.Status}}' "$API_NAME" 2>/dev/null)" == running ]]
 }
 
 stop_api() {
-    local pid
-    if ! pid="$(api_pid)"; then
-        log "the product API is not running (no live pid in $PID_FILE)"
-        rm -f "$PID_FILE"
+    if ! "$PREFIX/bin/wrun" inspect "$API_NAME" >/dev/null 2>&1; then
+        log "the product API is not running (no container named $API_NAME)"
         return 0
     fi
-    log "stopping the product API (process group $pid)"
-    kill -TERM -- "-$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.2
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        log "still running after 10 s; sending SIGKILL"
-        kill -KILL -- "-$pid" 2>/dev/null || true
-    fi
-    rm -f "$PID_FILE"
+    log "stopping and removing the product API's container ($API_NAME)"
+    "$PREFIX/bin/wrun" rm -f "$API_NAME" >/dev/null
 }
 
 build_and_install() {
@@ -165,56 +149,46 @@ build_and_install() {
 has_subcommand() { "$PREFIX/bin/wrun" "$1" --help >/dev/null 2>&1; }
 
 serve_api() {
-    local wrun="$PREFIX/bin/wrun" pid answer image args
-    if pid="$(api_pid)" && answer="$(curl -fsS "$API_URL" 2>/dev/null)"; then
-        log "the product API already runs (process group $pid)"
+    local wrun="$PREFIX/bin/wrun" answer image args
+    if api_running && answer="$(curl -fsS "$API_URL" 2>/dev/null)"; then
+        log "the product API already runs (container $API_NAME)"
         printf '%s\n' "$answer"
-        log "stop it with: $0 --stop"
+        log "stop it with: $0 --stop   (or: wrun rm -f $API_NAME)"
         return 0
     fi
-    if api_pid >/dev/null; then
-        log "the product API started earlier does not answer; restarting it"
-        stop_api
-    fi
+    stop_api
     if answer="$(curl -fsS "$API_URL" 2>/dev/null)"; then
-        die "something not started by this script already answers on port $API_PORT: $answer"
+        die "something else already answers on port $API_PORT: $answer"
     fi
-    has_subcommand run || die "this wrun has no 'run' command yet; the API cannot be served"
-    mkdir -p "$RUN_DIR"
     if has_subcommand build; then
         log "building the product API's image (wrun build -t product-api examples/product-api)"
         "$wrun" build -t product-api "$repo/examples/product-api"
         image=product-api
-        args=(--network host)
+        args=()
     else
         # Until `wrun build` exists: the base image, the app bind-mounted.
         image=python:3.11-slim
-        args=(-v "$repo/examples/product-api:/app" -w /app --network host)
+        args=(-v "$repo/examples/product-api:/app" -w /app)
     fi
-    log "starting: wrun run --rm ${args[*]} $image python app.py  (log: $LOG_FILE)"
-    # In its own session, so that it outlives this script and can be
-    # stopped as a process group. (Later: `wrun run -d`.)
-    setsid nohup "$wrun" run --rm "${args[@]}" "$image" python app.py \
-        >"$LOG_FILE" 2>&1 </dev/null &
-    pid=$!
-    echo "$pid" >"$PID_FILE"
+    log "starting: wrun run -d --name $API_NAME -p $API_PORT:5000 ${args[*]} $image python app.py"
+    "$wrun" run -d --name "$API_NAME" -p "$API_PORT:5000" "${args[@]}" "$image" python app.py >/dev/null
     for _ in $(seq 1 120); do
         if answer="$(curl -fsS "$API_URL" 2>/dev/null)"; then
             log "the product API answers on $API_URL:"
             printf '%s\n' "$answer"
-            log "stop it with: $0 --stop   (or: kill -TERM -- -$pid)"
+            log "its logs: wrun logs $API_NAME; stop it with: $0 --stop (or: wrun rm -f $API_NAME)"
             return 0
         fi
-        if ! kill -0 "$pid" 2>/dev/null; then
-            rm -f "$PID_FILE"
-            log "wrun run exited before the API answered; its output:"
-            tail -n 30 "$LOG_FILE" >&2
+        if ! api_running; then
+            log "the container exited before the API answered; its logs:"
+            "$wrun" logs --tail 30 "$API_NAME" >&2 || true
+            stop_api
             exit 1
         fi
         sleep 0.5
     done
-    log "no answer from $API_URL after 60 s; output so far:"
-    tail -n 30 "$LOG_FILE" >&2
+    log "no answer from $API_URL after 60 s; its logs:"
+    "$wrun" logs --tail 30 "$API_NAME" >&2 || true
     stop_api
     exit 1
 }

@@ -16,6 +16,9 @@ use clap::Parser;
 fn main() {
     let cli = cmd::Cli::parse();
     global::init_logging(&cli.global.log_level);
+    if cli.command.only_prints() {
+        wrun_sys::process::default_sigpipe();
+    }
     let code = match cli.execute() {
         Ok(code) => code,
         Err(err) => exit::report(&err),

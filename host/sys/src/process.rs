@@ -166,6 +166,21 @@ pub fn reset_signal_dispositions() -> Result<(), SysError> {
     Ok(())
 }
 
+/// Restores the default disposition of SIGPIPE (terminate), which Rust's
+/// runtime sets to "ignore" before `main`.
+///
+/// For commands that only print (`ps`, `images`, `inspect`, …): with the
+/// default, `wrun inspect x | head -1` ends quietly when `head` exits, as C
+/// tools do, instead of `println!` panicking on EPIPE. Never for a process
+/// that writes to sockets or pipes it must survive (the monitor).
+pub fn default_sigpipe() {
+    // SAFETY: setting a standard disposition for one signal; no handler
+    // function is involved.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -109,6 +109,24 @@ pub enum Command {
     ContainerMonitor(monitor::MonitorArgs),
 }
 
+impl Command {
+    /// Commands that only print what they find: a closed stdout (`| head`)
+    /// may end them with SIGPIPE. Not those that own or relay a container's
+    /// streams, which must outlive a reader that went away.
+    pub fn only_prints(&self) -> bool {
+        !matches!(
+            self,
+            Command::Run(_)
+                | Command::Start(_)
+                | Command::Restart(_)
+                | Command::Attach(_)
+                | Command::Exec(_)
+                | Command::Container(_)
+                | Command::ContainerMonitor(_)
+        )
+    }
+}
+
 impl Cli {
     pub fn execute(self) -> anyhow::Result<i32> {
         let g = &self.global;

@@ -29,6 +29,25 @@ pub struct Env {
     pub dir: tempfile::TempDir,
 }
 
+impl Drop for Env {
+    /// Even when a test panics: every container of the root is removed
+    /// (its monitor, ports, veths and cgroup with it) and every network,
+    /// before the directory goes.
+    fn drop(&mut self) {
+        let ids = self.wrun(&["ps", "-a", "-q", "--no-trunc"]);
+        let ids: Vec<String> = text(&ids.stdout).lines().map(str::to_string).collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids.iter().map(String::as_str));
+            let _ = self.wrun(&args);
+        }
+        let nets = self.wrun(&["network", "ls", "-q"]);
+        for net in text(&nets.stdout).lines() {
+            let _ = self.wrun(&["network", "rm", net]);
+        }
+    }
+}
+
 impl Env {
     pub fn new() -> Self {
         let shim = wrun_bin().with_file_name("wrun-shim");
@@ -73,6 +92,42 @@ impl Env {
         assert!(out.status.success(), "import failed: {}", text(&out.stderr));
         std::fs::remove_file(tar).unwrap();
         self
+    }
+}
+
+impl Env {
+    /// Imports a base image made by `scripts/make-base-images.sh` from
+    /// `WRUN_TEST_IMAGES` (default `/var/cache/wrun`): `NAME.tar` with its
+    /// `NAME.changes`. Returns `None` (the caller skips, saying why) when the
+    /// tarball is missing outside CI; under CI a missing image fails.
+    pub fn with_cached_image(self, file: &str, reference: &str) -> Option<Self> {
+        let dir = std::env::var("WRUN_TEST_IMAGES").unwrap_or_else(|_| "/var/cache/wrun".into());
+        let tar = Path::new(&dir).join(format!("{file}.tar"));
+        if !tar.exists() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{} is missing: scripts/make-base-images.sh makes it",
+                tar.display()
+            );
+            eprintln!(
+                "skipped: {} is missing (scripts/make-base-images.sh)",
+                tar.display()
+            );
+            return None;
+        }
+        let changes = std::fs::read_to_string(Path::new(&dir).join(format!("{file}.changes")))
+            .unwrap_or_default();
+        let mut args = vec!["import".to_string()];
+        for line in changes.lines().filter(|l| !l.trim().is_empty()) {
+            args.push("--change".into());
+            args.push(line.to_string());
+        }
+        args.push(tar.display().to_string());
+        args.push(reference.to_string());
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = self.wrun(&argv);
+        assert!(out.status.success(), "import failed: {}", text(&out.stderr));
+        Some(self)
     }
 }
 
