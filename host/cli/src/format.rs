@@ -33,6 +33,15 @@ pub fn render(template: &str, value: &Value) -> anyhow::Result<String> {
     Ok(out)
 }
 
+/// JSON as `docker inspect` prints it: indented with four spaces.
+pub fn docker_json(value: &Value) -> String {
+    let mut buf = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+    serde::Serialize::serialize(value, &mut ser).expect("a JSON value serializes");
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
 fn lookup<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
     let path = path.strip_prefix('.')?;
     if path.is_empty() {

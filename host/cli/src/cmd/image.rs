@@ -81,14 +81,7 @@ impl ImageInspectArgs {
                     println!("{}", crate::format::render(t, v)?);
                 }
             }
-            None => {
-                // Docker indents with four spaces.
-                let mut buf = Vec::new();
-                let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-                let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-                serde::Serialize::serialize(&Value::Array(found), &mut ser)?;
-                println!("{}", String::from_utf8_lossy(&buf));
-            }
+            None => println!("{}", crate::format::docker_json(&Value::Array(found))),
         }
         for e in &errors {
             eprintln!("{e}");

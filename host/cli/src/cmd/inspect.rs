@@ -35,7 +35,7 @@ impl InspectArgs {
                     println!("{}", crate::format::render(t, v)?);
                 }
             }
-            None => println!("{}", serde_json::to_string_pretty(&Value::Array(found))?),
+            None => println!("{}", crate::format::docker_json(&Value::Array(found))),
         }
         for name in &missing {
             eprintln!("Error: No such object: {name}");
