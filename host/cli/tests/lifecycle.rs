@@ -8,32 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{Env, ok, require_root, text};
-
-fn busybox() -> Option<Env> {
-    require_root().then(|| Env::new().with_busybox())
-}
-
-/// Runs a detached container and returns its id.
-fn run_d(env: &Env, args: &[&str]) -> String {
-    let mut full = vec!["run", "-d"];
-    full.extend_from_slice(args);
-    let id = ok(&env.wrun(&full));
-    assert_eq!(id.len(), 64, "run -d prints the full id: {id}");
-    id
-}
-
-fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn inspect(env: &Env, what: &str, format: &str) -> String {
-    ok(&env.wrun(&["inspect", "-f", format, what]))
-}
+use common::{busybox, inspect, ok, run_d, text, wait_until};
 
 #[test]
 fn detached_container_shows_in_ps_and_logs() {

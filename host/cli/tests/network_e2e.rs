@@ -9,11 +9,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
-use common::{Env, ok, require_root, text};
-
-fn busybox() -> Option<Env> {
-    require_root().then(|| Env::new().with_busybox())
-}
+use common::{Env, busybox, ok, require_root, text};
 
 fn retry<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -238,9 +234,11 @@ fn network_none_has_only_lo_and_outbound_reaches_the_gateway() {
     });
     listener.set_nonblocking(false).unwrap();
     let (mut conn, peer) = listener.accept().unwrap();
-    let mut got = String::new();
-    conn.read_to_string(&mut got).unwrap();
-    assert_eq!(got, "outbound\n");
+    // busybox nc waits for our side to close: read the line, then close.
+    let mut got = [0u8; 9];
+    conn.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"outbound\n");
+    drop(conn);
     assert!(
         peer.ip().to_string().starts_with(prefix),
         "from the container's address: {peer}"
@@ -248,7 +246,7 @@ fn network_none_has_only_lo_and_outbound_reaches_the_gateway() {
     // (busybox nc exits non-zero when the listener closes first; the bytes
     // above are what counts.)
     let _ = sender.join().unwrap();
-    let ids = ok(&env.wrun(&["ps", "-q"]));
+    let ids = ok(&env.wrun(&["ps", "-a", "-q"]));
     ok(&env.wrun(&["rm", "-f", &ids]));
     assert!(
         leftovers(&env, &bridge).is_empty(),

@@ -8,11 +8,7 @@ use std::io::Read;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{Env, ok, require_root, text};
-
-fn busybox() -> Option<Env> {
-    require_root().then(|| Env::new().with_busybox())
-}
+use common::{busybox, ok, text};
 
 #[test]
 fn pid_namespace_has_the_shim_as_pid_1() {

@@ -131,6 +131,38 @@ impl Env {
     }
 }
 
+/// A state root with the busybox image, or `None` when the test must skip
+/// (not root, outside CI).
+pub fn busybox() -> Option<Env> {
+    require_root().then(|| Env::new().with_busybox())
+}
+
+/// Runs `wrun run -d ARGS…` and returns the full id it prints.
+pub fn run_d(env: &Env, args: &[&str]) -> String {
+    let mut full = vec!["run", "-d"];
+    full.extend_from_slice(args);
+    let id = ok(&env.wrun(&full));
+    assert_eq!(id.len(), 64, "run -d prints the full id: {id}");
+    id
+}
+
+/// Polls `check` every 20 ms until it holds; fails after `limit`.
+pub fn wait_until(what: &str, limit: std::time::Duration, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// `wrun inspect -f FORMAT WHAT`, trimmed.
+pub fn inspect(env: &Env, what: &str, format: &str) -> String {
+    ok(&env.wrun(&["inspect", "-f", format, what]))
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
