@@ -725,12 +725,16 @@ fn prepare_wrun(cfg: &Config, dir: &Path) -> Result<Peer, String> {
             os(&root),
             os("run"),
             os("--rm"),
+            // The peers' bundles get an empty network namespace; so does
+            // this (the default bridge network adds a veth and NAT).
+            os("--network"),
+            os("none"),
             os("busybox"),
             os("true"),
         ],
         env: vec![],
         how: format!(
-            "`{} run --rm busybox true`, image `wrun import`ed from the same tarball into a private `--root`",
+            "`{} run --rm --network none busybox true`, image `wrun import`ed from the same tarball into a private `--root`",
             wrun.display()
         ),
     })
