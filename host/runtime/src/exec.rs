@@ -20,7 +20,7 @@
 //! started.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
@@ -29,7 +29,7 @@ use nix::unistd::Pid;
 use serde::Serialize;
 use wrun_sys::spawn::{InitCommand, spawn};
 
-use crate::launch::StatusLine;
+use crate::launch::await_started;
 use crate::launch::{RELAY_MASTER, Runtime, SignalProxy, wait_code};
 use crate::state::Status;
 use crate::terminal::RawMode;
@@ -236,28 +236,8 @@ impl Runtime {
             s.forward_to(child.pid);
         }
 
-        let mut line = String::new();
-        let _ = BufReader::new(fs::File::from(status_read)).read_line(&mut line);
-        tracing::debug!(elapsed = ?t0.elapsed(), report = line.trim(), "exec: shim reported");
-        match serde_json::from_str::<StatusLine>(line.trim()) {
-            Ok(StatusLine::Started { .. }) => {}
-            Ok(StatusLine::Error { code, message }) => {
-                let _ = wait_code(child.pid);
-                return Err(Error::Start { code, message });
-            }
-            Err(_) => {
-                let status = wait_code(child.pid);
-                return Err(Error::Start {
-                    code: 125,
-                    message: format!(
-                        "the exec shim exited before starting the process (status {})",
-                        status
-                            .map(|c| c.to_string())
-                            .unwrap_or_else(|e| e.to_string())
-                    ),
-                });
-            }
-        }
+        await_started(status_read, child.pid, "the exec shim", "the process")?;
+        tracing::debug!(elapsed = ?t0.elapsed(), "exec: shim reported");
         if opts.detach {
             return Ok(0);
         }

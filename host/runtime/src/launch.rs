@@ -400,32 +400,8 @@ impl Runtime {
         state.pid_start = crate::process::start_time(child.pid.as_raw());
 
         // The shim either reports the started workload or an error.
-        let mut reader = BufReader::new(fs::File::from(status_read));
-        let mut line = String::new();
-        let report = match reader.read_line(&mut line) {
-            Ok(n) if n > 0 => serde_json::from_str::<StatusLine>(line.trim()).ok(),
-            _ => None,
-        };
-        tracing::debug!(elapsed = ?t0.elapsed(), report = line.trim(), "shim reported");
-        match report {
-            Some(StatusLine::Started { .. }) => {}
-            Some(StatusLine::Error { code, message }) => {
-                let _ = waitpid(child.pid, None);
-                return Err(Error::Start { code, message });
-            }
-            None => {
-                let status = wait_code(child.pid);
-                return Err(Error::Start {
-                    code: 125,
-                    message: format!(
-                        "the shim exited before starting the container (status {})",
-                        status
-                            .map(|c| c.to_string())
-                            .unwrap_or_else(|e| e.to_string())
-                    ),
-                });
-            }
-        }
+        await_started(status_read, child.pid, "the shim", "the container")?;
+        tracing::debug!(elapsed = ?t0.elapsed(), "shim reported");
         let master = match console_ours {
             Some(sock) => Some(fs::File::from(receive_fd(&sock)?)),
             None => None,
@@ -500,27 +476,7 @@ impl Runtime {
         cmd.map_fd(&ready_write, STATUS_FD);
         let child = spawn(&cmd).map_err(spawn_err)?;
         drop(ready_write);
-        let mut line = String::new();
-        let _ = BufReader::new(fs::File::from(ready_read)).read_line(&mut line);
-        match serde_json::from_str::<StatusLine>(line.trim()) {
-            Ok(StatusLine::Started { .. }) => Ok(()),
-            Ok(StatusLine::Error { code, message }) => {
-                let _ = waitpid(child.pid, None);
-                Err(Error::Start { code, message })
-            }
-            Err(_) => {
-                let status = wait_code(child.pid);
-                Err(Error::Start {
-                    code: 125,
-                    message: format!(
-                        "the container's monitor exited before starting it (status {})",
-                        status
-                            .map(|c| c.to_string())
-                            .unwrap_or_else(|e| e.to_string())
-                    ),
-                })
-            }
-        }
+        await_started(ready_read, child.pid, "the container's monitor", "it")
     }
 }
 
@@ -563,6 +519,33 @@ pub(crate) struct Running {
     pub stdout: Option<fs::File>,
     pub stderr: Option<fs::File>,
     pub master: Option<fs::File>,
+}
+
+/// Reads the first line of a status channel (docs/contracts.md): `Ok` when
+/// it says started; the reported error (with Docker's exit code) when it
+/// says so; when `who` exits without a word, 125 and its exit status.
+pub(crate) fn await_started(channel: OwnedFd, pid: Pid, who: &str, what: &str) -> Result<()> {
+    let mut line = String::new();
+    let _ = BufReader::new(fs::File::from(channel)).read_line(&mut line);
+    match serde_json::from_str::<StatusLine>(line.trim()) {
+        Ok(StatusLine::Started { .. }) => Ok(()),
+        Ok(StatusLine::Error { code, message }) => {
+            let _ = wait_code(pid);
+            Err(Error::Start { code, message })
+        }
+        Err(_) => {
+            let status = wait_code(pid);
+            Err(Error::Start {
+                code: 125,
+                message: format!(
+                    "{who} exited before starting {what} (status {})",
+                    status
+                        .map(|c| c.to_string())
+                        .unwrap_or_else(|e| e.to_string())
+                ),
+            })
+        }
+    }
 }
 
 pub(crate) fn wait_code(pid: Pid) -> Result<i32> {
