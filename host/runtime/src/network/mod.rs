@@ -591,7 +591,12 @@ impl NetworkManager {
                 if !net.internal && self.ip_forward {
                     nat::enable_ip_forward()?;
                 }
-                nat::ensure(&self.store, &net)?;
+                // The rules come with a network's first container and go with
+                // its last (under this lease lock): containers joining a
+                // network already in use need no `nft` call at all.
+                if first_on_network {
+                    nat::ensure(&self.store, &net)?;
+                }
                 let gateway = (default_route && !net.internal).then_some(net.gateway);
                 link::add_veth(
                     &host_veth,
