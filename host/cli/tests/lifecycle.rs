@@ -270,6 +270,13 @@ fn killed_monitor_leaves_state_that_ps_and_rm_handle() {
     wait_until("the monitor to die", Duration::from_secs(5), || {
         wrun_runtime::process::start_time(monitor).is_none()
     });
+    // The container dies with its monitor (PR_SET_PDEATHSIG), before any
+    // wrun command looks at it.
+    wait_until(
+        "the shim to die with its monitor",
+        Duration::from_secs(5),
+        || wrun_runtime::process::start_time(shim).is_none(),
+    );
     let ps = ok(&env.wrun(&["ps", "-a"]));
     let line = ps.lines().find(|l| l.contains("orphan")).unwrap();
     assert!(line.contains("Exited ("), "ps tells the truth: {ps}");

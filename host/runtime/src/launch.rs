@@ -379,6 +379,9 @@ impl Runtime {
         let mut cmd = InitCommand::new(&self.shim, &["wrun-shim".to_string(), bundle], &env)
             .map_err(spawn_err)?;
         cmd.namespaces(wrun_sys::spawn::flags::NEW_PID);
+        // The monitor owns the container: if it dies, so does the container,
+        // and `reconcile` only has to record it.
+        cmd.die_with_parent();
         cmd.map_fd(&stdin_fd, 0);
         cmd.map_fd(&out_write, 1);
         cmd.map_fd(&err_write, 2);

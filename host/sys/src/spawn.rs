@@ -43,6 +43,8 @@ pub enum SpawnError {
     JoinCgroup(Errno),
     #[error("starting a new session in the child: {0}")]
     Session(Errno),
+    #[error("asking for SIGKILL on the parent's death: {0}")]
+    ParentDeathSignal(Errno),
     #[error("setting up file descriptors in the child: {0}")]
     Fds(Errno),
     #[error("executing {program}: {errno}")]
@@ -60,6 +62,7 @@ pub struct InitCommand {
     cgroup_procs: Vec<OwnedFd>,
     flags: u64,
     new_session: bool,
+    die_with_parent: bool,
 }
 
 /// Namespace flags the init can be created with.
@@ -89,6 +92,7 @@ impl InitCommand {
             cgroup_procs: Vec::new(),
             flags: 0,
             new_session: false,
+            die_with_parent: false,
         })
     }
 
@@ -111,6 +115,14 @@ impl InitCommand {
     /// our controlling terminal: for processes that outlive the caller.
     pub fn new_session(&mut self) -> &mut Self {
         self.new_session = true;
+        self
+    }
+
+    /// The child gets SIGKILL when the thread that spawned it exits
+    /// (`PR_SET_PDEATHSIG`): a container whose monitor dies goes with it,
+    /// instead of running on with nobody to log, restart or reap it.
+    pub fn die_with_parent(&mut self) -> &mut Self {
+        self.die_with_parent = true;
         self
     }
 
@@ -150,6 +162,7 @@ const STAGE_CGROUP: i32 = 1 << 24;
 const STAGE_FDS: i32 = 2 << 24;
 const STAGE_EXEC: i32 = 3 << 24;
 const STAGE_SESSION: i32 = 4 << 24;
+const STAGE_PDEATHSIG: i32 = 5 << 24;
 
 /// Creates the child and runs `cmd.program` in it.
 ///
@@ -233,6 +246,7 @@ pub fn spawn(cmd: &InitCommand) -> Result<Spawned, SpawnError> {
             STAGE_CGROUP => SpawnError::JoinCgroup(errno),
             STAGE_FDS => SpawnError::Fds(errno),
             STAGE_SESSION => SpawnError::Session(errno),
+            STAGE_PDEATHSIG => SpawnError::ParentDeathSignal(errno),
             _ => SpawnError::Exec {
                 program: cmd.program.to_string_lossy().into_owned(),
                 errno,
@@ -278,6 +292,12 @@ fn child_after_clone(
     // process group leader and it cannot fail with EPERM.
     if cmd.new_session && unsafe { libc::setsid() } < 0 {
         return STAGE_SESSION | Errno::last_raw();
+    }
+    // SAFETY: prctl with integer arguments only.
+    if cmd.die_with_parent
+        && unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) } < 0
+    {
+        return STAGE_PDEATHSIG | Errno::last_raw();
     }
     // SAFETY: an empty set built on the stack; resetting dispositions we
     // own in this child.
