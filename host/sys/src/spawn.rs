@@ -293,11 +293,12 @@ fn child_after_clone(
     if cmd.new_session && unsafe { libc::setsid() } < 0 {
         return STAGE_SESSION | Errno::last_raw();
     }
-    // SAFETY: prctl with integer arguments only.
-    if cmd.die_with_parent
-        && unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) } < 0
-    {
-        return STAGE_PDEATHSIG | Errno::last_raw();
+    if cmd.die_with_parent {
+        // SAFETY: prctl with integer arguments only.
+        let rc = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) };
+        if rc < 0 {
+            return STAGE_PDEATHSIG | Errno::last_raw();
+        }
     }
     // SAFETY: an empty set built on the stack; resetting dispositions we
     // own in this child.
