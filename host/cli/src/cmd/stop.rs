@@ -34,25 +34,18 @@ impl StopArgs {
     }
 }
 
+/// `wrun restart` takes exactly `stop`'s flags.
 #[derive(Debug, clap::Args)]
 pub struct RestartArgs {
-    /// Seconds to wait before killing the container
-    #[arg(
-        short = 't',
-        long = "time",
-        default_value_t = 10,
-        allow_hyphen_values = true
-    )]
-    pub time: i64,
-    #[arg(required = true, value_name = "CONTAINER")]
-    pub containers: Vec<String>,
+    #[command(flatten)]
+    pub stop: StopArgs,
 }
 
 impl RestartArgs {
     pub fn execute(self, g: &Global) -> anyhow::Result<i32> {
-        let timeout = timeout(self.time)?;
+        let timeout = timeout(self.stop.time)?;
         let runtime = super::run::open_runtime(g)?;
-        Ok(for_each(&self.containers, |c| {
+        Ok(for_each(&self.stop.containers, |c| {
             runtime.stop(c, timeout)?;
             let id = runtime.containers().find(c)?;
             runtime.start_detached(&id)
