@@ -209,10 +209,24 @@ fn network_none_has_only_lo_and_outbound_reaches_the_gateway() {
     ]));
     assert_eq!(links, "lo");
     // A listener on the default bridge's gateway: the container's way out.
-    let (bridge, subnet) = wrun_runtime::network::default_bridge_and_subnet(env.root());
-    let prefix = subnet.rsplit_once(".0/").unwrap().0;
-    let gateway = format!("{prefix}.1");
+    // The default subnet is the root's hashed one unless a host route
+    // already covers it: ask the network itself.
+    let bridge = wrun_runtime::network::default_bridge_and_subnet(env.root()).0;
     let id = ok(&env.wrun(&["run", "-d", "busybox", "sleep", "30"]));
+    let ipam = ok(&env.wrun(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{json .IPAM.Config}}",
+        "bridge",
+    ]));
+    let ipam: serde_json::Value = serde_json::from_str(&ipam).unwrap();
+    let gateway = ipam[0]["Gateway"].as_str().unwrap().to_string();
+    let prefix = gateway
+        .strip_suffix(".1")
+        .expect("gateway x.y.z.1")
+        .to_string();
+    let prefix = prefix.as_str();
     let listener = TcpListener::bind(format!("{gateway}:18082")).unwrap();
     let sender = std::thread::spawn({
         let env_root = env.root().to_path_buf();

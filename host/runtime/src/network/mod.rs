@@ -65,11 +65,46 @@ pub fn default_bridge_and_subnet(state_root: &Path) -> (String, String) {
     if state_root == Path::new("/var/lib/wrun") {
         return (DEFAULT_BRIDGE.to_string(), DEFAULT_SUBNET.to_string());
     }
+    let (bridge, first) = root_bridge_and_slot(state_root);
+    (bridge, test_root_subnet(first))
+}
+
+/// How many /24s other state roots choose their default subnet from
+/// (10.200.0.0 to 10.249.255.0).
+const ROOT_SUBNET_SLOTS: usize = 50 * 256;
+
+/// The bridge name of a non-default state root and the slot its default
+/// subnet search starts at, both from a hash of the root's path.
+fn root_bridge_and_slot(state_root: &Path) -> (String, usize) {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(state_root.as_os_str().as_encoded_bytes());
     let bridge = format!("wr{}", &hex::encode(digest)[..6]);
-    let subnet = format!("10.{}.{}.0/24", 200 + digest[3] % 50, digest[4]);
-    (bridge, subnet)
+    let slot = (usize::from(digest[3]) % 50) * 256 + usize::from(digest[4]);
+    (bridge, slot)
+}
+
+fn test_root_subnet(slot: usize) -> String {
+    let slot = slot % ROOT_SUBNET_SLOTS;
+    format!("10.{}.{}.0/24", 200 + slot / 256, slot % 256)
+}
+
+/// The subnet a new default network of `state_root` gets: the hashed one
+/// unless a host route (another root's bridge, a LAN) already covers it,
+/// in which case the next free /24, as Docker moves on through its pool.
+fn free_default_subnet(state_root: &Path) -> Result<String> {
+    if state_root == Path::new("/var/lib/wrun") {
+        return Ok(DEFAULT_SUBNET.to_string());
+    }
+    let routes = link::host_routes()?;
+    let (_, first) = root_bridge_and_slot(state_root);
+    for k in 0..ROOT_SUBNET_SLOTS {
+        let candidate = test_root_subnet(first + k);
+        let subnet: Subnet = candidate.parse()?;
+        if !routes.iter().any(|(route, _)| route.overlaps(subnet)) {
+            return Ok(candidate);
+        }
+    }
+    Ok(test_root_subnet(first))
 }
 
 /// Environment variable overriding [`DEFAULT_SUBNET`].
@@ -369,8 +404,10 @@ impl NetworkManager {
         if let Some(n) = self.store.find(DEFAULT_NETWORK)? {
             return Ok(n);
         }
-        let subnet = std::env::var(DEFAULT_SUBNET_ENV)
-            .unwrap_or_else(|_| default_bridge_and_subnet(&self.state_root).1);
+        let subnet = match std::env::var(DEFAULT_SUBNET_ENV) {
+            Ok(subnet) => subnet,
+            Err(_) => free_default_subnet(&self.state_root)?,
+        };
         let opts = CreateOptions {
             subnet: Some(subnet),
             ..Default::default()
