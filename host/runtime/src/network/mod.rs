@@ -520,6 +520,25 @@ impl NetworkManager {
         first_error.map_or(Ok(()), Err)
     }
 
+    /// Publishes container `id`'s IPv4 ports with DNAT to its address on
+    /// `endpoint` (the userspace proxy keeps the host ports bound and
+    /// serves what DNAT does not catch, such as IPv6).
+    pub fn publish_ports(
+        &self,
+        id: &str,
+        endpoint: &Endpoint,
+        ports: &[PortMapping],
+    ) -> Result<()> {
+        let net = self.get(&endpoint.network)?;
+        nat::publish(&self.store, id, &net.bridge, endpoint.ip, ports)
+    }
+
+    /// Removes what [`publish_ports`](Self::publish_ports) installed.
+    /// Idempotent.
+    pub fn unpublish_ports(&self, id: &str) -> Result<()> {
+        nat::unpublish(&self.store, id)
+    }
+
     /// `network connect` of a running container whose namespace is `netns`.
     pub fn connect(
         &self,
