@@ -16,6 +16,7 @@ pub mod images;
 pub mod import;
 pub mod inspect;
 pub mod kill;
+pub(crate) mod links;
 pub mod load;
 pub mod logs;
 pub mod monitor;

@@ -93,6 +93,9 @@ pub struct RunArgs {
     /// Add a custom host-to-IP mapping (host:ip)
     #[arg(long = "add-host")]
     pub add_host: Vec<String>,
+    /// Add link to another container (NAME[:ALIAS])
+    #[arg(long = "link", value_name = "NAME[:ALIAS]")]
+    pub link: Vec<String>,
     /// Set custom DNS servers
     #[arg(long)]
     pub dns: Vec<String>,
@@ -162,6 +165,9 @@ impl RunArgs {
                 .extend(wrun_runtime::network::ports::expose_all(&exposed));
         }
         let runtime = open_runtime(g)?;
+        if !self.link.is_empty() {
+            self.apply_links(&mut cfg, &runtime, &store)?;
+        }
         let state = runtime.create(&cfg, &store, &image).map_err(engine)?;
         if self.detach {
             return match runtime.start_detached(&state.id) {
@@ -179,6 +185,46 @@ impl RunArgs {
         runtime
             .monitor(&state.id, Some(attached), None)
             .map_err(start_error)
+    }
+
+    /// `--link`: the linked containers' addresses in `/etc/hosts` and
+    /// Docker's link variables before the user's own `-e` (which win).
+    fn apply_links(
+        &self,
+        cfg: &mut RunConfig,
+        runtime: &Runtime,
+        store: &Store,
+    ) -> anyhow::Result<()> {
+        let links = self
+            .link
+            .iter()
+            .map(|l| super::links::Link::parse(l))
+            .collect::<anyhow::Result<Vec<_>>>()
+            .map_err(engine)?;
+        // The link variables carry this container's name: pick it now.
+        let own_name = match &cfg.name {
+            Some(name) => name.clone(),
+            None => {
+                let id = wrun_runtime::ids::new_id().map_err(engine)?;
+                let name = wrun_runtime::ids::generated_name(&id, 0);
+                cfg.name = Some(name.clone());
+                name
+            }
+        };
+        let network = match &cfg.network {
+            NetworkMode::Bridge(name) => name.clone(),
+            other => {
+                return Err(engine_msg(format!(
+                    "Error response from daemon: conflicting options: --link and --network {}",
+                    other.name()
+                )));
+            }
+        };
+        let resolved =
+            super::links::resolve(runtime, store, &links, &own_name, &network).map_err(engine)?;
+        cfg.add_hosts.extend(resolved.hosts);
+        cfg.env.splice(0..0, resolved.env);
+        Ok(())
     }
 
     /// Validates every flag into a [`RunConfig`]; errors name the flag and
