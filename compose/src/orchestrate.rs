@@ -153,6 +153,16 @@ pub fn preflight(engine: &dyn Engine, project: &Project, services: &[String]) ->
                 "more than one replica is not supported by wrun yet".into(),
             ));
         }
+        if s.networks.len() > 1 {
+            return Err(at(
+                name,
+                "networks",
+                format!(
+                    "joins {} networks; a wrun container joins one network (more are not supported yet)",
+                    s.networks.len()
+                ),
+            ));
+        }
         if s.privileged {
             return Err(at(
                 name,

@@ -248,3 +248,112 @@ fn run_rm_and_wrun_compose_entry_point() {
         .unwrap();
     assert_eq!(ok(&out), "tool");
 }
+
+/// Copies `examples/product-stack` into `to`.
+fn copy_example(to: &Path) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/product-stack");
+    for rel in [
+        "compose.yaml",
+        "Dockerfile",
+        "app.py",
+        "db/Dockerfile",
+        "db/entrypoint.sh",
+        "cache/Dockerfile",
+    ] {
+        let dst = to.join(rel);
+        std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+        std::fs::copy(src.join(rel), dst).unwrap();
+    }
+}
+
+/// `examples/product-stack` for real: built from Debian's packages with
+/// `wrun build` (apt reaches deb.debian.org through NAT), rows from
+/// PostgreSQL, a visit counter in Redis, `logs -f`, `ps`, data kept by
+/// `down` and removed by `down -v`. Skips only when this wrun has no
+/// `build` command (it is merged from another branch).
+#[test]
+fn product_stack_example() {
+    let Some(env) = common::require_root().then(Env::new) else {
+        return;
+    };
+    let help = env.wrun(&["build", "--help"]);
+    if !help.status.success() {
+        eprintln!("skipped: `wrun build --help` fails here (wrun build is not in this build)");
+        return;
+    }
+    let Some(env) = env.with_cached_image("debian-bookworm-slim", "debian:bookworm-slim") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    copy_example(d);
+    let vars = [("WEB_PORT", "18520")];
+    let up = compose(&env, d, &["up", "-d", "--build"], &vars);
+    ok(&up);
+    let get = |path: &str| -> String {
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", 18520)) else {
+            return String::new();
+        };
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let _ = write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n");
+        let mut body = String::new();
+        let _ = s.read_to_string(&mut body);
+        body
+    };
+    common::wait_until("the API answers", Duration::from_secs(120), || {
+        get("/products").contains("200 OK")
+    });
+    let products = get("/products");
+    assert!(
+        products.contains("Laptop") && products.contains("Keyboard"),
+        "{products}"
+    );
+    let visits = |body: String| -> u64 {
+        body.split("\"visits\":")
+            .nth(1)
+            .and_then(|v| v.trim().trim_end_matches(['}', '\n']).trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let before = visits(get("/visits"));
+    get("/products");
+    assert_eq!(visits(get("/visits")), before + 1);
+
+    let ps = ok(&compose(&env, d, &["ps"], &vars));
+    for name in [
+        "product-stack-web-1",
+        "product-stack-db-1",
+        "product-stack-cache-1",
+    ] {
+        assert!(ps.contains(name), "{ps}");
+    }
+    assert!(ps.contains("(healthy)"), "{ps}");
+
+    // logs -f streams: a new request shows up while following.
+    let mut follow = env.cmd(&["compose", "logs", "-f", "--no-color", "web"]);
+    follow.current_dir(d).stdout(std::process::Stdio::piped());
+    let mut child = follow.spawn().unwrap();
+    get("/products/2");
+    let mut out = child.stdout.take().unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while !seen.contains("GET /products/2") {
+        let n = out.read(&mut buf).unwrap();
+        assert!(n > 0, "logs -f ended: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(seen.contains("web-1  |"), "{seen}");
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // down keeps the database; the next up finds it initialized.
+    ok(&compose(&env, d, &["down"], &vars));
+    assert!(ok(&env.wrun(&["volume", "ls", "-q"])).contains("product-stack_pgdata"));
+    ok(&compose(&env, d, &["up", "-d"], &vars));
+    let db_logs = ok(&compose(&env, d, &["logs", "db"], &vars));
+    assert!(
+        !db_logs.contains("initialized"),
+        "the data survived: {db_logs}"
+    );
+    ok(&compose(&env, d, &["down", "-v"], &vars));
+    assert!(!ok(&env.wrun(&["volume", "ls", "-q"])).contains("product-stack_pgdata"));
+}
