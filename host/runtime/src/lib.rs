@@ -31,6 +31,7 @@ mod control;
 pub mod copy;
 mod error;
 pub mod exec;
+pub mod health;
 pub mod ids;
 pub mod inspect;
 pub mod launch;
@@ -45,6 +46,7 @@ pub mod state;
 pub mod stats;
 pub mod terminal;
 pub mod units;
+pub mod volume;
 
 pub use error::Error;
 

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use crate::global::Global;
 
 pub mod attach;
+pub mod compose;
 pub mod container;
 mod container_common;
 pub mod cp;
@@ -33,6 +34,7 @@ pub mod stats;
 pub mod stop;
 pub mod tag;
 pub mod top;
+pub mod volume;
 pub mod wait;
 
 /// A daemonless, Docker-compatible container runtime.
@@ -105,6 +107,11 @@ pub enum Command {
     Network(network::NetworkCommand),
     /// List port mappings or a specific mapping for the container
     Port(port::PortArgs),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
+    /// Define and run multi-container applications
+    Compose(compose::ComposeArgs),
     /// The process that owns a detached container (started by wrun itself)
     #[command(hide = true)]
     ContainerMonitor(monitor::MonitorArgs),
@@ -124,6 +131,7 @@ impl Command {
                 | Command::Exec(_)
                 | Command::Container(_)
                 | Command::ContainerMonitor(_)
+                | Command::Compose(_)
         )
     }
 }
@@ -159,6 +167,8 @@ impl Cli {
             Command::Container(a) => a.execute(g),
             Command::Network(a) => a.execute(g),
             Command::Port(a) => a.execute(g),
+            Command::Volume(a) => a.execute(g),
+            Command::Compose(a) => a.execute(g),
             Command::ContainerMonitor(a) => a.execute(g),
         }
     }

@@ -5,7 +5,7 @@ use std::io::Write;
 use serde_json::{Value, json};
 use wrun_runtime::state::{ContainerState, Containers, Status};
 
-use super::container_common::{command_text, since, status_text};
+use super::container_common::{command_text, since, status_with_health};
 use crate::global::Global;
 
 #[derive(Debug, clap::Args)]
@@ -107,7 +107,7 @@ fn row(c: &ContainerState, no_trunc: bool, containers: &Containers) -> Value {
         "Command": command_text(&c.command, no_trunc),
         "CreatedAt": c.created,
         "RunningFor": wrun_images::human::human_duration(since(Some(&c.created)).unwrap_or_default()) + " ago",
-        "Status": status_text(c),
+        "Status": status_with_health(c, &containers.dir(&c.id)),
         "State": c.status.as_str(),
         "Ports": ports_text(c, containers),
         "Names": c.name,

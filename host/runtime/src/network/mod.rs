@@ -393,10 +393,14 @@ impl NetworkManager {
         if name == DEFAULT_NETWORK || name == "host" || name == "none" {
             return Err(Error::Exists(name.to_string()));
         }
-        if let Some(subnet) = &opts.subnet {
-            check_host_routes(name, subnet.parse()?, None)?;
-        }
-        self.store.create(name, opts, false)
+        let avoid: Vec<Subnet> = match &opts.subnet {
+            Some(subnet) => {
+                check_host_routes(name, subnet.parse()?, None)?;
+                Vec::new()
+            }
+            None => link::host_routes()?.into_iter().map(|(r, _)| r).collect(),
+        };
+        self.store.create_avoiding(name, opts, false, &avoid)
     }
 
     /// The default network `bridge` (bridge `wrun0`), made on first use.
