@@ -26,7 +26,7 @@
 use std::path::PathBuf;
 
 pub mod archive;
-
+pub mod build;
 pub mod dockerfile;
 pub mod human;
 pub mod import;
