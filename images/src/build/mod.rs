@@ -168,6 +168,9 @@ struct ImageState {
     id: String,
     /// Made by a cache miss in this build: later steps cannot hit.
     rebuilt: bool,
+    /// The miss that started the rebuild was a step never built before
+    /// (a first build): later misses need no explaining.
+    fresh: bool,
 }
 
 impl ImageState {
@@ -178,6 +181,7 @@ impl ImageState {
             layers,
             id,
             rebuilt,
+            fresh: false,
         }
     }
 
@@ -578,8 +582,7 @@ impl<'a> Builder<'a> {
         results: &HashMap<usize, ImageState>,
     ) -> Result<ImageState, BuildError> {
         if let Some(j) = stage_index(stages, base) {
-            let mut s = results[&j].clone();
-            s.rebuilt = false;
+            let s = results[&j].clone();
             return Ok(s);
         }
         if base == "scratch" {
@@ -614,6 +617,7 @@ impl<'a> Builder<'a> {
             layers: image.layers.clone(),
             id: image.id.clone(),
             rebuilt: false,
+            fresh: false,
         })
     }
 
@@ -877,7 +881,12 @@ impl<'a> Builder<'a> {
         } else {
             self.cache.explain_miss(&parts)
         };
-        if self.opts.explain_cache || reason != "not built before" {
+        let fresh = if state.rebuilt {
+            state.fresh
+        } else {
+            reason == "not built before"
+        };
+        if self.opts.explain_cache || !fresh {
             self.progress.line(&format!(
                 "{STEP_ARROW}cache miss: {} — {reason}",
                 step.display()
@@ -918,7 +927,8 @@ impl<'a> Builder<'a> {
             None => next["history"] = json!([history]),
         }
         next["created"] = json!(created);
-        let out = ImageState::from_config(next, layers, true);
+        let mut out = ImageState::from_config(next, layers, true);
+        out.fresh = fresh;
         let rec = Record {
             parts,
             config: String::from_utf8(config_bytes(&out.config)).expect("JSON is UTF-8"),
@@ -1095,6 +1105,7 @@ impl<'a> Builder<'a> {
                             layers: img.layers.clone(),
                             id: img.id.clone(),
                             rebuilt: false,
+                            fresh: false,
                         }
                     }
                 };

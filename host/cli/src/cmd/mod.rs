@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use crate::global::Global;
 
 pub mod attach;
+pub mod build;
 pub mod container;
 mod container_common;
 pub mod cp;
@@ -107,6 +108,11 @@ pub enum Command {
     /// The process that owns a detached container (started by wrun itself)
     #[command(hide = true)]
     ContainerMonitor(monitor::MonitorArgs),
+    /// Build an image from a Dockerfile
+    Build(Box<build::BuildArgs>),
+    /// Print BuildKit's parse of a Dockerfile (for comparison with its corpus)
+    #[command(hide = true)]
+    DockerfileParse(build::DockerfileParseArgs),
 }
 
 impl Command {
@@ -123,6 +129,7 @@ impl Command {
                 | Command::Exec(_)
                 | Command::Container(_)
                 | Command::ContainerMonitor(_)
+                | Command::Build(_)
         )
     }
 }
@@ -159,6 +166,8 @@ impl Cli {
             Command::Network(a) => a.execute(g),
             Command::Port(a) => a.execute(g),
             Command::ContainerMonitor(a) => a.execute(g),
+            Command::Build(a) => a.execute(g),
+            Command::DockerfileParse(a) => a.execute(g),
         }
     }
 }
