@@ -331,7 +331,7 @@ fn bad_input_is_named() {
         .stdin
         .take()
         .unwrap()
-        .write_all(b"FROM busybox\nLABEL from=stdin\n")
+        .write_all(b"FROM busybox\nLABEL from=stdin\nHEALTHCHECK --interval=5s CMD true\n")
         .unwrap();
     ok(&child.wait_with_output().unwrap());
     assert_eq!(
