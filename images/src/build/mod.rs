@@ -301,6 +301,9 @@ impl std::fmt::Debug for Builder<'_> {
 
 const STEP_ARROW: &str = " ---> ";
 
+/// The `PATH` a stage gets when its base sets none (Docker's default).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 impl<'a> Builder<'a> {
     pub fn new(
         store: &'a Store,
@@ -420,8 +423,20 @@ impl<'a> Builder<'a> {
             self.progress
                 .line(&format!("Step {n}/{total} : {}", from_display(stage)));
             let mut state = self.from(stage, &bases[i], &df.stages, &results)?;
-            self.progress
-                .line(&format!("{STEP_ARROW}{}", state.short_id()));
+            let base_id = state.short_id().to_owned();
+            // As BuildKit and buildah do: a stage whose base sets no PATH
+            // gets the default one (the config, and so the id, records it).
+            if !state.env().iter().any(|(k, _)| k == "PATH") {
+                let mut env: Vec<Value> =
+                    state.cfg()["Env"].as_array().cloned().unwrap_or_default();
+                env.insert(0, json!(format!("PATH={DEFAULT_PATH}")));
+                if !state.config["config"].is_object() {
+                    state.config["config"] = json!({});
+                }
+                state.config["config"]["Env"] = Value::Array(env);
+                state = ImageState::from_config(state.config, state.layers, state.rebuilt);
+            }
+            self.progress.line(&format!("{STEP_ARROW}{base_id}"));
             let mut vars = Vars::default();
             let mut cmd_set = false;
             // ONBUILD triggers of the base run first, then are cleared.
