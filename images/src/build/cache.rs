@@ -79,7 +79,8 @@ impl Cache {
 
     pub fn put(&self, record: &Record) -> std::io::Result<()> {
         let name = format!("{}.json", record.parts.key());
-        let tmp = self.dir.join(format!(".tmp-{name}"));
+        // Two builds may write the same record at once: each its own temp.
+        let tmp = self.dir.join(crate::blob::temp_name(&name));
         fs::write(&tmp, serde_json::to_vec(record).expect("record serializes"))?;
         fs::rename(&tmp, self.dir.join(name))
     }
@@ -90,7 +91,11 @@ impl Cache {
             return Vec::new();
         };
         rd.filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+            .filter(|e| {
+                let n = e.file_name();
+                let n = n.to_string_lossy();
+                n.ends_with(".json") && !n.starts_with(".tmp-")
+            })
             .filter_map(|e| fs::read(e.path()).ok())
             .filter_map(|b| serde_json::from_slice::<Record>(&b).ok())
             .filter(|r| r.parts.parent == parent)
