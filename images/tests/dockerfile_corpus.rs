@@ -138,3 +138,59 @@ fn words_test_rows() {
     assert!(rows > 20, "only {rows} rows");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Mutated corpus files (bytes flipped, lines cut, continuations and
+/// quotes inserted) never panic the parser, the instruction layer or the
+/// word expander: each gives a parse or an error.
+#[test]
+fn mutated_dockerfiles_never_panic() {
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let inserts: [&[u8]; 8] = [
+        b"\\\n",
+        b"\"",
+        b"'",
+        b"${",
+        b"<<EOF\n",
+        b"[",
+        b"--",
+        b"# escape=`\n",
+    ];
+    let lex = Lexer::new('\\');
+    let mut tried = 0;
+    for case in cases("testfiles") {
+        let orig = fs::read(case.join("Dockerfile")).unwrap();
+        for _ in 0..40 {
+            let mut b = orig.clone();
+            for _ in 0..(next() % 4 + 1) {
+                if b.is_empty() {
+                    break;
+                }
+                let at = (next() as usize) % b.len();
+                match next() % 3 {
+                    0 => b[at] = (next() % 256) as u8,
+                    1 => b.truncate(at),
+                    _ => {
+                        let ins = inserts[(next() as usize) % inserts.len()];
+                        b.splice(at..at, ins.iter().copied());
+                    }
+                }
+            }
+            let text = String::from_utf8_lossy(&b);
+            if let Ok(ast) = parse(&text) {
+                let _ = wrun_images::dockerfile::Dockerfile::from_ast(&ast);
+                let _ = ast.dump();
+            }
+            for line in text.lines() {
+                let _ = lex.process_words(line, &|_: &str| None);
+            }
+            tried += 1;
+        }
+    }
+    assert!(tried > 1000);
+}
