@@ -220,7 +220,9 @@ fn multi_stage_copy_from_dockerignore_whiteouts_and_add_tar() {
         "FROM busybox AS unused\nRUN exit 9\n\
          FROM busybox AS build\nCOPY src/ /src/\nRUN mkdir /out && sh /src/main.sh > /out/result\n\
          FROM busybox\nCOPY --from=build /out/result /result\nCOPY . /ctx/\nADD pkg.tar /opt/\n\
-         RUN rm /bin/vi && rm /ctx/NOTES.md 2>/dev/null; true\nCMD [\"cat\", \"/result\"]\n",
+         RUN rm /bin/vi && rm /ctx/NOTES.md 2>/dev/null; true\n\
+         RUN <<EOF\necho one > /one\necho two >> /one\nEOF\n\
+         COPY <<-EOF /three\n\tthree\n\tEOF\nCMD [\"cat\", \"/result\"]\n",
     );
     let out = build(
         &env,
@@ -248,6 +250,7 @@ fn multi_stage_copy_from_dockerignore_whiteouts_and_add_tar() {
         "Dockerfile README.md pkg.tar src"
     );
     assert_eq!(run("cat /opt/pkg/data.txt"), "inside");
+    assert_eq!(run("cat /one /three"), "one\ntwo\nthree");
     assert_eq!(
         run("ls /bin/vi 2>&1 || echo gone"),
         "ls: /bin/vi: No such file or directory\ngone"

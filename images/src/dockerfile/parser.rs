@@ -351,7 +351,12 @@ pub fn parse(text: &str) -> Result<Ast, ParseError> {
                         terminated = true;
                         break;
                     }
-                    h.content.push_str(raw);
+                    // `<<-` strips leading tabs from the content too.
+                    h.content.push_str(if h.chomp {
+                        raw.trim_start_matches('\t')
+                    } else {
+                        raw
+                    });
                     h.content.push('\n');
                 }
                 if !terminated {
@@ -789,6 +794,7 @@ mod tests {
         let h = &ast.children[1].heredocs[0];
         assert!(!h.expand && h.chomp);
         assert_eq!(h.name, "EOT");
+        assert_eq!(h.content, "hello\n");
     }
 
     #[test]
