@@ -164,9 +164,22 @@ fn lecture_bad_order_misses_on_every_change_and_says_why() {
     write(
         &ctx,
         "Dockerfile",
-        "FROM python:3.11-slim\nWORKDIR /app\n# Copy everything first\nCOPY . .\nRUN pip install -r requirements.txt\nCMD [\"python\", \"app.py\"]\n",
+        "FROM python:3.11-slim\nWORKDIR /app\n# Copy everything first\nCOPY . .\nRUN pip install -r requirements.txt\nCMD [\"python\", \"app.py\"]\n\
+         # /bin links to usr/bin in Debian: the copy goes through the link\n\
+         COPY requirements.txt /bin/\n",
     );
     ok(&build(&env, &["-t", "bad", ctx.to_str().unwrap()]));
+    let through = ok(&env.wrun(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "bad",
+        "sh",
+        "-c",
+        "readlink /bin; cat /usr/bin/requirements.txt",
+    ]));
+    assert_eq!(through, "usr/bin\nflask");
     for n in 0..2 {
         write(&ctx, "app.py", &format!("print({n})\n"));
         let out = build(

@@ -168,6 +168,50 @@ impl Rootfs {
         self.visible(rel).is_some_and(|f| f.is_dir())
     }
 
+    /// `rel` with every symlink along it followed inside this root, as a
+    /// path copied to would be resolved (`bin/x` → `usr/bin/x` when `/bin`
+    /// links to `usr/bin`). Gives up after 40 links, like the kernel.
+    pub fn resolve(&self, rel: &str) -> String {
+        let mut todo: Vec<String> = rel
+            .split('/')
+            .filter(|s| !s.is_empty() && *s != ".")
+            .rev()
+            .map(str::to_owned)
+            .collect();
+        let mut done: Vec<String> = Vec::new();
+        let mut hops = 0;
+        while let Some(part) = todo.pop() {
+            if part == ".." {
+                done.pop();
+                continue;
+            }
+            done.push(part);
+            let here = done.join("/");
+            let Some(f) = self.visible(&here) else {
+                continue;
+            };
+            if !f.meta.file_type().is_symlink() || hops >= 40 {
+                continue;
+            }
+            hops += 1;
+            let Ok(target) = fs::read_link(&f.host) else {
+                continue;
+            };
+            let t = target.to_string_lossy().into_owned();
+            done.pop();
+            if t.starts_with('/') {
+                done.clear();
+            }
+            todo.extend(
+                t.split('/')
+                    .filter(|s| !s.is_empty() && *s != ".")
+                    .rev()
+                    .map(str::to_owned),
+            );
+        }
+        done.join("/")
+    }
+
     /// The content of a file in the merged tree.
     pub fn read(&self, rel: &str) -> Option<Vec<u8>> {
         let f = self.visible(rel)?;
@@ -352,6 +396,23 @@ mod tests {
             .map(|f| f.rel)
             .collect();
         assert_eq!(g, vec!["src/a.py"]);
+    }
+
+    #[test]
+    fn destinations_follow_symlinks_inside_the_root() {
+        let d = tempfile::tempdir().unwrap();
+        let l1 = d.path().join("l1");
+        fs::create_dir_all(l1.join("usr/bin")).unwrap();
+        std::os::unix::fs::symlink("usr/bin", l1.join("bin")).unwrap();
+        std::os::unix::fs::symlink("/usr/../../etc", l1.join("up")).unwrap();
+        let r = Rootfs {
+            layers: vec![l1],
+            name: "t".into(),
+        };
+        assert_eq!(r.resolve("bin/tool"), "usr/bin/tool");
+        assert_eq!(r.resolve("/bin/"), "usr/bin");
+        assert_eq!(r.resolve("up/x"), "etc/x");
+        assert_eq!(r.resolve("app/new"), "app/new");
     }
 
     #[test]

@@ -1217,19 +1217,17 @@ impl<'a> Builder<'a> {
             matched.push((s, hits));
         }
         let count: usize = matched.iter().map(|(_, h)| h.len()).sum::<usize>() + inline.len();
-        let dest_is_dir =
-            dest_is_dir_syntax || count > 1 || target_fs.is_dir(dest_abs.trim_start_matches('/'));
-        if count > 1
-            && !dest_raw.ends_with('/')
-            && !dest_is_dir_syntax
-            && !target_fs.is_dir(dest_abs.trim_start_matches('/'))
-        {
+        // Through the image's symlinks (`/bin` → `usr/bin` on Debian), as
+        // Docker copies: never replace a linked directory with a real one.
+        let dest_rel = target_fs.resolve(dest_abs.trim_start_matches('/'));
+        let existing_dir = target_fs.is_dir(&dest_rel);
+        let dest_is_dir = dest_is_dir_syntax || count > 1 || existing_dir;
+        if count > 1 && !dest_is_dir_syntax && !existing_dir {
             return Err(self.step_err(
                 line,
                 format!("When using {kw} with more than one source file, the destination must be a directory and end with a /"),
             ));
         }
-        let dest_rel = dest_abs.trim_start_matches('/').to_owned();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
