@@ -26,6 +26,7 @@
 #![forbid(unsafe_code)]
 
 pub mod attach;
+pub mod build_run;
 pub mod cgroup;
 mod control;
 pub mod copy;

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use crate::global::Global;
 
 pub mod attach;
+pub mod build;
 pub mod compose;
 pub mod container;
 mod container_common;
@@ -115,6 +116,11 @@ pub enum Command {
     /// The process that owns a detached container (started by wrun itself)
     #[command(hide = true)]
     ContainerMonitor(monitor::MonitorArgs),
+    /// Build an image from a Dockerfile
+    Build(Box<build::BuildArgs>),
+    /// Print BuildKit's parse of a Dockerfile (for comparison with its corpus)
+    #[command(hide = true)]
+    DockerfileParse(build::DockerfileParseArgs),
 }
 
 impl Command {
@@ -132,6 +138,7 @@ impl Command {
                 | Command::Container(_)
                 | Command::ContainerMonitor(_)
                 | Command::Compose(_)
+                | Command::Build(_)
         )
     }
 }
@@ -170,6 +177,8 @@ impl Cli {
             Command::Volume(a) => a.execute(g),
             Command::Compose(a) => a.execute(g),
             Command::ContainerMonitor(a) => a.execute(g),
+            Command::Build(a) => a.execute(g),
+            Command::DockerfileParse(a) => a.execute(g),
         }
     }
 }
