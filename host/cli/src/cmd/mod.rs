@@ -17,11 +17,15 @@ pub mod import;
 pub mod inspect;
 pub mod kill;
 pub mod load;
+pub mod login;
+pub mod logout;
 pub mod logs;
 pub mod monitor;
 pub mod network;
 pub mod port;
 pub mod ps;
+pub mod pull;
+pub mod push;
 pub mod rename;
 pub mod rm;
 pub mod rmi;
@@ -104,6 +108,14 @@ pub enum Command {
     Network(network::NetworkCommand),
     /// List port mappings or a specific mapping for the container
     Port(port::PortArgs),
+    /// Download an image from a registry
+    Pull(pull::PullArgs),
+    /// Upload an image to a registry
+    Push(push::PushArgs),
+    /// Log in to a registry
+    Login(login::LoginArgs),
+    /// Log out from a registry
+    Logout(logout::LogoutArgs),
     /// The process that owns a detached container (started by wrun itself)
     #[command(hide = true)]
     ContainerMonitor(monitor::MonitorArgs),
@@ -159,6 +171,10 @@ impl Cli {
             Command::Network(a) => a.execute(g),
             Command::Port(a) => a.execute(g),
             Command::ContainerMonitor(a) => a.execute(g),
+            Command::Pull(a) => a.execute(g),
+            Command::Push(a) => a.execute(g),
+            Command::Login(a) => a.execute(g),
+            Command::Logout(a) => a.execute(g),
         }
     }
 }
