@@ -524,12 +524,15 @@ struct FakeState {
     layer_plan: Vec<BlobAction>,
 }
 
+/// Content by key (digest or tag).
+type Contents = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 /// A registry serving fixed blobs and manifests from memory.
 struct Fake {
     port: u16,
     state: Arc<Mutex<FakeState>>,
-    blobs: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
-    manifests: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    blobs: Contents,
+    manifests: Contents,
 }
 
 impl Fake {
