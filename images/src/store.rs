@@ -23,7 +23,10 @@
 //! so a layer blob's digest is its diff_id: imports skip compression, save
 //! writes what Docker writes, and unpacking needs no decompressor. Manifests
 //! are built by wrun for every image it takes in (the same config and layers
-//! always give the same manifest), so one image id has one manifest.
+//! always give the same manifest), so one image id has one manifest —
+//! except that a pull keeps the registry's manifest and compressed blobs
+//! (`Txn::commit_verbatim`), so the same config may also be listed under
+//! a registry's manifest.
 //!
 //! **Writes** (import, load) stage everything beside its final place —
 //! `blobs/sha256/.tmp-*` files and `layers/.tmp-*` dirs, hashed and verified
