@@ -32,6 +32,7 @@ readonly PACKAGES=(
     util-linux iproute2 nftables uidmap                  # namespaces, links, NAT, id maps
     crun runc podman skopeo buildah docker-registry      # peers in benches, interop tests
     hyperfine                                            # ad-hoc timing next to benches/
+    apache2-utils                                        # htpasswd for the auth registry in tests
     shellcheck                                           # test.sh lints the scripts
 )
 

@@ -284,11 +284,6 @@ pub(crate) fn decompress<'a, R: io::BufRead + 'a>(mut r: R) -> io::Result<Box<dy
     Ok(match sniff(head) {
         Compression::None => Box::new(r),
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(r)),
-        Compression::Zstd => {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "zstd-compressed layers are not supported yet",
-            ));
-        }
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(r)?),
     })
 }

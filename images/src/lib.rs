@@ -20,6 +20,8 @@
 //! * **Presentation** ([`inspect`], [`human`]): `docker image inspect` JSON,
 //!   history rows, sizes and ages as Docker prints them — as data; this crate
 //!   never prints.
+//! * **Registries** ([`registry`]): pull, push and login over the OCI
+//!   distribution API, verified, streamed and resumable.
 
 #![forbid(unsafe_code)]
 
@@ -32,6 +34,7 @@ pub mod human;
 pub mod import;
 pub mod inspect;
 pub mod reference;
+pub mod registry;
 pub mod store;
 pub mod unpack;
 

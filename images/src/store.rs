@@ -23,7 +23,10 @@
 //! so a layer blob's digest is its diff_id: imports skip compression, save
 //! writes what Docker writes, and unpacking needs no decompressor. Manifests
 //! are built by wrun for every image it takes in (the same config and layers
-//! always give the same manifest), so one image id has one manifest.
+//! always give the same manifest), so one image id has one manifest —
+//! except that a pull keeps the registry's manifest and compressed blobs
+//! (`Txn::commit_verbatim`), so the same config may also be listed under
+//! a registry's manifest.
 //!
 //! **Writes** (import, load) stage everything beside its final place —
 //! `blobs/sha256/.tmp-*` files and `layers/.tmp-*` dirs, hashed and verified
@@ -914,6 +917,66 @@ impl<'s> Txn<'s> {
         // Re-imports replace names; images left without one and unused by
         // anything are kept dangling, as Docker does.
         Ok(planned.into_iter().map(|(id, _, _)| id).collect())
+    }
+}
+
+impl Txn<'_> {
+    /// Stages a file or directory the caller wrote and verified beside its
+    /// final place (`blobs/sha256/`, `layers/`); moved into place on commit,
+    /// removed if the transaction is dropped.
+    pub(crate) fn stage(&mut self, tmp: PathBuf, dest: PathBuf) {
+        if self.staged_or_present(&dest) {
+            let _ = if tmp.is_dir() {
+                fs::remove_dir_all(&tmp)
+            } else {
+                fs::remove_file(&tmp)
+            };
+        } else {
+            self.staged.push((tmp, dest));
+        }
+    }
+
+    /// Commits an image whose manifest is kept byte for byte as a registry
+    /// served it (so its digest is the registry's): the config and manifest
+    /// blobs, every staged blob and layer, then the index, under the lock.
+    /// `layer_blobs` are the manifest's layer digests, which must be present
+    /// (staged now or already in the store). Returns the image id.
+    pub(crate) fn commit_verbatim(
+        mut self,
+        config: &[u8],
+        manifest: &[u8],
+        layer_blobs: &[String],
+        names: &[String],
+    ) -> Result<String> {
+        let _lock = self.store.lock()?;
+        let id = self.put_blob(config)?;
+        let manifest_digest = self.put_blob(manifest)?;
+        self.move_into_place()?;
+        for d in layer_blobs {
+            if !self.store.blob_path(d)?.exists() {
+                return Err(Error::format(
+                    d,
+                    "layer removed by a concurrent rmi or prune; retry",
+                ));
+            }
+        }
+        let mut entries = self.store.read_index()?;
+        let t = now_rfc3339();
+        let size = manifest.len() as u64;
+        for n in names {
+            set_name(&mut entries, n, &manifest_digest, size, &id, t.clone());
+        }
+        if !entries.iter().any(|e| e.manifest == manifest_digest) {
+            entries.push(Entry {
+                manifest: manifest_digest,
+                size,
+                name: None,
+                id: id.clone(),
+                tag_time: None,
+            });
+        }
+        self.store.write_index(&entries)?;
+        Ok(id)
     }
 }
 

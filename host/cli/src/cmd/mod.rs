@@ -20,11 +20,15 @@ pub mod inspect;
 pub mod kill;
 pub(crate) mod links;
 pub mod load;
+pub mod login;
+pub mod logout;
 pub mod logs;
 pub mod monitor;
 pub mod network;
 pub mod port;
 pub mod ps;
+pub mod pull;
+pub mod push;
 pub mod rename;
 pub mod rm;
 pub mod rmi;
@@ -113,6 +117,14 @@ pub enum Command {
     Volume(volume::VolumeCommand),
     /// Define and run multi-container applications
     Compose(compose::ComposeArgs),
+    /// Download an image from a registry
+    Pull(pull::PullArgs),
+    /// Upload an image to a registry
+    Push(push::PushArgs),
+    /// Log in to a registry
+    Login(login::LoginArgs),
+    /// Log out from a registry
+    Logout(logout::LogoutArgs),
     /// The process that owns a detached container (started by wrun itself)
     #[command(hide = true)]
     ContainerMonitor(monitor::MonitorArgs),
@@ -179,6 +191,10 @@ impl Cli {
             Command::ContainerMonitor(a) => a.execute(g),
             Command::Build(a) => a.execute(g),
             Command::DockerfileParse(a) => a.execute(g),
+            Command::Pull(a) => a.execute(g),
+            Command::Push(a) => a.execute(g),
+            Command::Login(a) => a.execute(g),
+            Command::Logout(a) => a.execute(g),
         }
     }
 }

@@ -189,17 +189,8 @@ impl RunArgs {
         let store = Store::open(&g.root)
             .with_context(|| format!("opening the image store in {}", g.root.display()))
             .map_err(engine)?;
-        let image = match store.lookup(&cfg.image_ref) {
-            Ok(image) => image,
-            Err(e @ wrun_images::Error::ImageNotFound { .. }) => {
-                eprintln!("{e}");
-                return Err(engine_msg(
-                    "Error response from daemon: the image is not in the local store and \
-                     pulling from registries is not built yet: use `wrun load` or `wrun import`",
-                ));
-            }
-            Err(e) => return Err(engine(e)),
-        };
+        // Pulled when missing, as `docker run` does.
+        let image = crate::cmd::pull::ensure_image(&store, &cfg.image_ref, g).map_err(engine)?;
         if self.publish_all {
             let exposed = image
                 .config
