@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use crate::global::Global;
 
 pub mod attach;
+pub mod bench;
 pub mod container;
 mod container_common;
 pub mod cp;
@@ -104,6 +105,8 @@ pub enum Command {
     Network(network::NetworkCommand),
     /// List port mappings or a specific mapping for the container
     Port(port::PortArgs),
+    /// Compare isolation levels and peer runtimes side by side on this machine
+    Bench(bench::BenchArgs),
     /// The process that owns a detached container (started by wrun itself)
     #[command(hide = true)]
     ContainerMonitor(monitor::MonitorArgs),
@@ -123,6 +126,7 @@ impl Command {
                 | Command::Exec(_)
                 | Command::Container(_)
                 | Command::ContainerMonitor(_)
+                | Command::Bench(_)
         )
     }
 }
@@ -159,6 +163,7 @@ impl Cli {
             Command::Network(a) => a.execute(g),
             Command::Port(a) => a.execute(g),
             Command::ContainerMonitor(a) => a.execute(g),
+            Command::Bench(a) => a.execute(g),
         }
     }
 }
