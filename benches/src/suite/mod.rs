@@ -202,7 +202,8 @@ pub struct SuiteConfig {
 
 impl SuiteConfig {
     /// Defaults: busybox from `WRUN_TEST_IMAGES` (or /var/cache/wrun), work
-    /// under /var/tmp, VM cache under /var/cache/wrun/bench.
+    /// under `WRUN_BENCH_WORKDIR` (or /var/tmp), VM cache under
+    /// `WRUN_BENCH_CACHE` (or /var/cache/wrun/bench).
     pub fn new(wrun: Option<PathBuf>) -> Self {
         let images = std::env::var_os("WRUN_TEST_IMAGES")
             .map(PathBuf::from)
@@ -217,7 +218,9 @@ impl SuiteConfig {
             wrun,
             rootfs_tar,
             changes,
-            workdir_parent: PathBuf::from("/var/tmp"),
+            workdir_parent: std::env::var_os("WRUN_BENCH_WORKDIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("/var/tmp")),
             cache_dir: std::env::var_os("WRUN_BENCH_CACHE")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("/var/cache/wrun/bench")),

@@ -45,9 +45,11 @@ impl Scale {
         let max = pos.iter().copied().fold(0.0, f64::max);
         let min = pos.iter().copied().fold(f64::INFINITY, f64::min);
         if !pos.is_empty() && max / min > 30.0 {
+            // One decade below the smallest value, so that its bar shows.
+            let lo = min.log10().floor() - 1.0;
             Scale::Log {
-                lo_exp: min.log10().floor() as i32,
-                hi_exp: max.log10().ceil().max(min.log10().floor() + 1.0) as i32,
+                lo_exp: lo as i32,
+                hi_exp: max.log10().ceil().max(lo + 1.0) as i32,
             }
         } else {
             Scale::Linear {
@@ -71,7 +73,7 @@ impl Scale {
 
     fn ticks(&self) -> Vec<f64> {
         match *self {
-            Scale::Linear { max } => (0..=4).map(|i| max * i as f64 / 4.0).collect(),
+            Scale::Linear { max } => (0..=5).map(|i| max * i as f64 / 5.0).collect(),
             Scale::Log { lo_exp, hi_exp } => (lo_exp..=hi_exp).map(|e| 10f64.powi(e)).collect(),
         }
     }
@@ -232,7 +234,9 @@ fn panel(s: &mut String, r: &SuiteReport, m: &super::Metric, ox: f64, oy: f64) {
 
 /// A short tick or value label: 0.5, 12, 3.4k, 1.2M.
 fn short(v: f64) -> String {
-    if v >= 1e6 {
+    if v == 0.0 {
+        "0".into()
+    } else if v >= 1e6 {
         format!("{:.1}M", v / 1e6)
     } else if v >= 1e4 {
         format!("{:.0}k", v / 1e3)
@@ -327,7 +331,7 @@ mod tests {
         assert_eq!(
             Scale::for_values(&[0.7, 3.0, 1400.0]),
             Scale::Log {
-                lo_exp: -1,
+                lo_exp: -2,
                 hi_exp: 4
             }
         );
