@@ -33,6 +33,7 @@ readonly PACKAGES=(
     crun runc podman skopeo buildah docker-registry      # peers in benches, interop tests
     hyperfine                                            # ad-hoc timing next to benches/
     shellcheck                                           # test.sh lints the scripts
+    wrk qemu-system-x86 runsc lz4                        # wrun bench: HTTP load, microVM peer (lz4: its kernel), gVisor
 )
 
 if [[ -t 2 ]]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
