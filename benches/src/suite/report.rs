@@ -20,6 +20,16 @@ pub fn format_value(v: f64) -> String {
     }
 }
 
+/// The word a table shows for a cell without a value: "n/a" where the
+/// workload does not apply to the subject (no published ports), "failed"
+/// otherwise (the error is listed under the table).
+pub fn missing_word(error: Option<&str>) -> &'static str {
+    match error {
+        Some(e) if e.starts_with("not applicable") => "n/a",
+        _ => "failed",
+    }
+}
+
 /// A ratio with two significant digits or so: ×1250, ×12, ×1.3, ×0.42,
 /// ×0.0083.
 pub fn format_ratio(x: f64) -> String {
@@ -148,7 +158,7 @@ pub fn table(r: &SuiteReport) -> String {
                     if !problems.contains(&line) {
                         problems.push(line);
                     }
-                    "failed".into()
+                    missing_word(c.error.as_deref()).into()
                 }
                 None => "—".into(),
             };
@@ -277,7 +287,7 @@ pub fn markdown(r: &SuiteReport) -> String {
                         }
                         None => "—".into(),
                     },
-                    Some(_) => "failed".into(),
+                    Some(c) => missing_word(c.error.as_deref()).into(),
                     None => "—".into(),
                 }
             };
@@ -430,6 +440,8 @@ pub(crate) mod tests {
             "{md}"
         );
         assert!(md.contains("3.000 (×3.0)<br>2.900–3.200"), "{md}");
+        assert_eq!(missing_word(Some("not applicable: no ports")), "n/a");
+        assert_eq!(missing_word(Some("exited with 125")), "failed");
     }
 
     #[test]
