@@ -563,6 +563,9 @@ fn run_workload(
         }
     }
     for round in 0..rounds {
+        if rounds > 1 {
+            eprintln!("bench: {w}: round {} of {rounds}", round + 1);
+        }
         for i in stats::round_order(live.len(), round) {
             let s = live[i];
             if results[&s.name].error.is_some() {
