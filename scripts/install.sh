@@ -34,6 +34,7 @@ readonly PACKAGES=(
     hyperfine                                            # ad-hoc timing next to benches/
     apache2-utils                                        # htpasswd for the auth registry in tests
     shellcheck                                           # test.sh lints the scripts
+    wrk qemu-system-x86 runsc lz4                        # wrun bench: HTTP load, microVM peer (lz4: its kernel), gVisor
 )
 
 if [[ -t 2 ]]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi

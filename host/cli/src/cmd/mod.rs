@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use crate::global::Global;
 
 pub mod attach;
+pub mod bench;
 pub mod build;
 pub mod compose;
 pub mod container;
@@ -125,6 +126,8 @@ pub enum Command {
     Login(login::LoginArgs),
     /// Log out from a registry
     Logout(logout::LogoutArgs),
+    /// Compare isolation levels and peer runtimes side by side on this machine
+    Bench(bench::BenchArgs),
     /// The process that owns a detached container (started by wrun itself)
     #[command(hide = true)]
     ContainerMonitor(monitor::MonitorArgs),
@@ -151,6 +154,7 @@ impl Command {
                 | Command::ContainerMonitor(_)
                 | Command::Compose(_)
                 | Command::Build(_)
+                | Command::Bench(_)
         )
     }
 }
@@ -195,6 +199,7 @@ impl Cli {
             Command::Push(a) => a.execute(g),
             Command::Login(a) => a.execute(g),
             Command::Logout(a) => a.execute(g),
+            Command::Bench(a) => a.execute(g),
         }
     }
 }
