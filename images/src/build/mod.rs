@@ -138,11 +138,13 @@ pub struct RunOutcome {
 /// same namespaces and seccomp as `wrun run`.
 pub trait StepRunner {
     /// Runs the command to its end. `started` receives the container id,
-    /// `output` what it writes.
+    /// `waiting` how long it has run (called often while it runs), `output`
+    /// what it writes.
     fn run(
         &mut self,
         request: &RunRequest<'_>,
         started: &mut dyn FnMut(&str),
+        waiting: &mut dyn FnMut(std::time::Duration),
         output: &mut dyn FnMut(&[u8]),
     ) -> Result<RunOutcome, String>;
 
@@ -300,6 +302,9 @@ impl std::fmt::Debug for Builder<'_> {
 }
 
 const STEP_ARROW: &str = " ---> ";
+
+/// How long a RUN may stay silent before a progress line says it runs.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// The `PATH` a stage gets when its base sets none (Docker's default).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -1003,6 +1008,8 @@ impl<'a> Builder<'a> {
         let mut tail: Vec<String> = Vec::new();
         let mut partial = Vec::new();
         let progress = std::cell::RefCell::new(&mut *self.progress);
+        // A step silent for a while says it is still at work.
+        let last_sign = std::cell::Cell::new(std::time::Instant::now());
         let result = self.runner.run(
             &req,
             &mut |id| {
@@ -1011,7 +1018,18 @@ impl<'a> Builder<'a> {
                     &id[..12.min(id.len())]
                 ));
             },
+            &mut |elapsed| {
+                if last_sign.get().elapsed() >= PROGRESS_EVERY {
+                    last_sign.set(std::time::Instant::now());
+                    progress.borrow_mut().line(&format!(
+                        "{STEP_ARROW}still running: {} ({} s)",
+                        step.display(),
+                        elapsed.as_secs()
+                    ));
+                }
+            },
             &mut |bytes| {
+                last_sign.set(std::time::Instant::now());
                 progress.borrow_mut().output(bytes);
                 partial.extend_from_slice(bytes);
                 while let Some(i) = partial.iter().position(|&b| b == b'\n') {

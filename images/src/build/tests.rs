@@ -20,10 +20,12 @@ impl StepRunner for FakeRunner {
         &mut self,
         req: &RunRequest<'_>,
         started: &mut dyn FnMut(&str),
+        waiting: &mut dyn FnMut(std::time::Duration),
         output: &mut dyn FnMut(&[u8]),
     ) -> Result<RunOutcome, String> {
         let id = format!("{:064x}", self.runs.len() + 1);
         started(&id);
+        waiting(std::time::Duration::from_millis(1));
         self.runs.push(req.args.to_vec());
         let upper = self.dir.join(&id);
         fs::create_dir_all(&upper).unwrap();
