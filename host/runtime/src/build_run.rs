@@ -205,7 +205,7 @@ impl BuildRunner<'_> {
             for e in follower.poll().unwrap_or_default() {
                 output(e.log.as_bytes());
             }
-            match self.runtime.reconcile(&id) {
+            match self.runtime.reconcile(id) {
                 Ok(Some(s)) if s.status != Status::Running => {
                     for e in follower.poll().unwrap_or_default() {
                         output(e.log.as_bytes());
