@@ -453,6 +453,7 @@ impl<'a> Builder<'a> {
                     if triggers.len() == 1 { "" } else { "s" }
                 ));
                 state.config["config"]["OnBuild"] = Value::Null;
+                state = ImageState::from_config(state.config, state.layers, state.rebuilt);
                 for t in &triggers {
                     let parsed =
                         Dockerfile::parse(&format!("FROM scratch\n{t}\n")).map_err(|e| {

@@ -419,3 +419,31 @@ fn parse_errors_name_file_and_line() {
     let err = build(&mut e, o).0.unwrap_err().to_string();
     assert_eq!(err, "Dockerfile.dev:2:1: unknown instruction: COPPY");
 }
+
+#[test]
+fn onbuild_triggers_run_in_the_child_and_are_cleared() {
+    let mut e = env();
+    write(&e.ctx, "seed.txt", "seed\n");
+    bd(
+        &mut e,
+        "FROM scratch\nONBUILD COPY seed.txt /from-trigger\n",
+    )
+    .0
+    .unwrap();
+    let mut o = opts(&e, "FROM t\nENV X=1\n");
+    o.tags = vec!["child".into()];
+    let (r, lines) = build(&mut e, o);
+    r.unwrap();
+    assert!(
+        lines.contains(&"# Executing 1 build trigger".to_owned()),
+        "{lines:#?}"
+    );
+    let img = e.store.lookup("child").unwrap();
+    let raw: Value = serde_json::from_slice(&e.store.read_blob(&img.id).unwrap()).unwrap();
+    assert!(raw["config"]["OnBuild"].is_null());
+    let dirs = e.store.layer_dirs(&img).unwrap();
+    assert_eq!(
+        fs::read_to_string(dirs[0].join("from-trigger")).unwrap(),
+        "seed\n"
+    );
+}
