@@ -356,3 +356,52 @@ fn bad_input_is_named() {
     );
     assert_clean(&env);
 }
+
+#[test]
+fn interrupting_a_run_step_removes_its_container() {
+    use std::io::BufRead;
+    let Some(env) = busybox() else { return };
+    let ctx = env.root().join("ctx");
+    write(
+        &ctx,
+        "Dockerfile",
+        "FROM busybox\nRUN echo started; sleep 60\n",
+    );
+    let mut child = env
+        .cmd(&[
+            "build",
+            "--network",
+            "none",
+            "-t",
+            "slow",
+            ctx.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    // The step's own output (not the `Step 2/2 : RUN echo started…` line).
+    loop {
+        line.clear();
+        if out.read_line(&mut line).unwrap() == 0 || line.trim() == "started" {
+            break;
+        }
+    }
+    assert_eq!(line.trim(), "started", "the step never ran");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("Dockerfile:2: RUN: interrupted by SIGINT"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(!env.wrun(&["image", "inspect", "slow"]).status.success());
+    assert_clean(&env);
+}

@@ -4,7 +4,11 @@
 //! container's overlay upper dir is what the step changed; the builder
 //! turns it into the layer, then the container is removed.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{SigSet, Signal};
 
 use wrun_images::Store;
 use wrun_images::build::{RunOutcome, RunRequest, StepRunner};
@@ -19,11 +23,72 @@ use crate::state::Status;
 pub struct BuildRunner<'r> {
     runtime: &'r Runtime,
     store: &'r Store,
+    interrupt: Option<Interrupt>,
 }
 
 impl<'r> BuildRunner<'r> {
     pub fn new(runtime: &'r Runtime, store: &'r Store) -> Self {
-        BuildRunner { runtime, store }
+        BuildRunner {
+            runtime,
+            store,
+            interrupt: None,
+        }
+    }
+
+    /// Stops a RUN (removing its container) when the build is interrupted.
+    pub fn with_interrupt(mut self, interrupt: Interrupt) -> Self {
+        self.interrupt = Some(interrupt);
+        self
+    }
+}
+
+/// Ctrl-C, SIGTERM and SIGHUP during a build. While a RUN step's container
+/// runs, the signal stops the step and its container is removed (a
+/// detached container would otherwise outlive the build); at any other
+/// moment the build ends at once with 128+signal (the store's writes are
+/// atomic, and a dead writer's temporaries are cleaned up later).
+#[derive(Debug, Clone)]
+pub struct Interrupt {
+    signal: Arc<AtomicI32>,
+    in_run: Arc<AtomicBool>,
+}
+
+impl Interrupt {
+    /// Blocks the signals in the calling thread (call it before any other
+    /// thread starts, so all inherit the mask) and waits for them on a
+    /// thread of its own.
+    pub fn install() -> crate::Result<Interrupt> {
+        let mut set = SigSet::empty();
+        for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+            set.add(s);
+        }
+        set.thread_block()
+            .map_err(crate::Error::sys("blocking signals"))?;
+        let it = Interrupt {
+            signal: Arc::new(AtomicI32::new(0)),
+            in_run: Arc::new(AtomicBool::new(false)),
+        };
+        let t = it.clone();
+        std::thread::Builder::new()
+            .name("build-interrupt".into())
+            .spawn(move || {
+                loop {
+                    let Ok(sig) = set.wait() else { continue };
+                    t.signal.store(sig as i32, Ordering::SeqCst);
+                    if !t.in_run.load(Ordering::SeqCst) {
+                        std::process::exit(128 + sig as i32);
+                    }
+                }
+            })
+            .map_err(crate::Error::io("build interrupt thread"))?;
+        Ok(it)
+    }
+
+    fn received(&self) -> Option<i32> {
+        match self.signal.load(Ordering::SeqCst) {
+            0 => None,
+            s => Some(s),
+        }
     }
 }
 
@@ -72,6 +137,7 @@ impl StepRunner for BuildRunner<'_> {
         &mut self,
         req: &RunRequest<'_>,
         started: &mut dyn FnMut(&str),
+        waiting: &mut dyn FnMut(Duration),
         output: &mut dyn FnMut(&[u8]),
     ) -> Result<RunOutcome, String> {
         let cfg = step_config(req).map_err(|e| e.to_string())?;
@@ -89,16 +155,57 @@ impl StepRunner for BuildRunner<'_> {
                 return Err(format!("reading the step's output: {e}"));
             }
         };
-        if let Err(e) = self.runtime.start_detached(&id) {
-            self.remove(&id);
-            return Err(e.to_string());
+        if let Some(i) = &self.interrupt {
+            i.in_run.store(true, Ordering::SeqCst);
         }
+        let result = self.follow(&id, &mut follower, waiting, output);
+        if let Some(i) = &self.interrupt {
+            i.in_run.store(false, Ordering::SeqCst);
+        }
+        match result {
+            Ok(exit_code) => Ok(RunOutcome {
+                exit_code,
+                upper: dir.join("upper"),
+                container_id: id,
+            }),
+            Err(e) => {
+                self.remove(&id);
+                Err(e)
+            }
+        }
+    }
+
+    fn remove(&mut self, container_id: &str) {
+        if let Err(e) = self.runtime.remove(container_id, true) {
+            tracing::warn!(container = container_id, error = %e, "removing a build container");
+        }
+    }
+}
+
+impl BuildRunner<'_> {
+    /// Starts the container and relays its output until it exits; its code.
+    fn follow(
+        &mut self,
+        id: &str,
+        follower: &mut Follower,
+        waiting: &mut dyn FnMut(Duration),
+        output: &mut dyn FnMut(&[u8]),
+    ) -> Result<i32, String> {
+        self.runtime.start_detached(id).map_err(|e| e.to_string())?;
+        let started = Instant::now();
         let mut delay = Duration::from_millis(5);
         let exit_code = loop {
+            if let Some(sig) = self.interrupt.as_ref().and_then(Interrupt::received) {
+                let name = Signal::try_from(sig)
+                    .map(|s| s.as_str())
+                    .unwrap_or("a signal");
+                return Err(format!("interrupted by {name}"));
+            }
+            waiting(started.elapsed());
             for e in follower.poll().unwrap_or_default() {
                 output(e.log.as_bytes());
             }
-            match self.runtime.reconcile(&id) {
+            match self.runtime.reconcile(id) {
                 Ok(Some(s)) if s.status != Status::Running => {
                     for e in follower.poll().unwrap_or_default() {
                         output(e.log.as_bytes());
@@ -109,25 +216,12 @@ impl StepRunner for BuildRunner<'_> {
                 Ok(None) => {
                     return Err(format!("the step's container {id} disappeared"));
                 }
-                Err(e) => {
-                    self.remove(&id);
-                    return Err(e.to_string());
-                }
+                Err(e) => return Err(e.to_string()),
             }
             std::thread::sleep(delay);
             delay = (delay * 2).min(Duration::from_millis(50));
         };
-        Ok(RunOutcome {
-            exit_code,
-            upper: dir.join("upper"),
-            container_id: id,
-        })
-    }
-
-    fn remove(&mut self, container_id: &str) {
-        if let Err(e) = self.runtime.remove(container_id, true) {
-            tracing::warn!(container = container_id, error = %e, "removing a build container");
-        }
+        Ok(exit_code)
     }
 }
 

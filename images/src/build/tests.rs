@@ -20,10 +20,12 @@ impl StepRunner for FakeRunner {
         &mut self,
         req: &RunRequest<'_>,
         started: &mut dyn FnMut(&str),
+        waiting: &mut dyn FnMut(std::time::Duration),
         output: &mut dyn FnMut(&[u8]),
     ) -> Result<RunOutcome, String> {
         let id = format!("{:064x}", self.runs.len() + 1);
         started(&id);
+        waiting(std::time::Duration::from_millis(1));
         self.runs.push(req.args.to_vec());
         let upper = self.dir.join(&id);
         fs::create_dir_all(&upper).unwrap();
@@ -416,4 +418,32 @@ fn parse_errors_name_file_and_line() {
     o.dockerfile_name = "Dockerfile.dev".into();
     let err = build(&mut e, o).0.unwrap_err().to_string();
     assert_eq!(err, "Dockerfile.dev:2:1: unknown instruction: COPPY");
+}
+
+#[test]
+fn onbuild_triggers_run_in_the_child_and_are_cleared() {
+    let mut e = env();
+    write(&e.ctx, "seed.txt", "seed\n");
+    bd(
+        &mut e,
+        "FROM scratch\nONBUILD COPY seed.txt /from-trigger\n",
+    )
+    .0
+    .unwrap();
+    let mut o = opts(&e, "FROM t\nENV X=1\n");
+    o.tags = vec!["child".into()];
+    let (r, lines) = build(&mut e, o);
+    r.unwrap();
+    assert!(
+        lines.contains(&"# Executing 1 build trigger".to_owned()),
+        "{lines:#?}"
+    );
+    let img = e.store.lookup("child").unwrap();
+    let raw: Value = serde_json::from_slice(&e.store.read_blob(&img.id).unwrap()).unwrap();
+    assert!(raw["config"]["OnBuild"].is_null());
+    let dirs = e.store.layer_dirs(&img).unwrap();
+    assert_eq!(
+        fs::read_to_string(dirs[0].join("from-trigger")).unwrap(),
+        "seed\n"
+    );
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use wrun_images::build::{BuildError, BuildOptions, Builder, Progress};
-use wrun_runtime::build_run::{BuildRunner, build_network};
+use wrun_runtime::build_run::{BuildRunner, Interrupt, build_network};
 
 use crate::cmd::images::open_store;
 use crate::cmd::run::open_runtime;
@@ -101,6 +101,8 @@ fn key_value(flag: &str, v: &str, from_env: bool) -> anyhow::Result<(String, Str
 
 impl BuildArgs {
     pub fn execute(self, g: &Global) -> anyhow::Result<i32> {
+        // Before any other thread: every thread inherits the blocked mask.
+        let interrupt = Interrupt::install().map_err(|e| ExitError::new(1, e.to_string()))?;
         if let Ok(layout) = wrun_runtime::cgroup::Layout::detect() {
             wrun_runtime::cgroup::prime_migration_lock(&layout);
         }
@@ -165,7 +167,7 @@ impl BuildArgs {
         };
         let store = open_store(g)?;
         let runtime = open_runtime(g)?;
-        let mut runner = BuildRunner::new(&runtime, &store);
+        let mut runner = BuildRunner::new(&runtime, &store).with_interrupt(interrupt);
         let mut printer = Printer {
             quiet: self.quiet,
             at_line_start: true,
