@@ -136,37 +136,6 @@ fn v1_hierarchies(mountinfo: &str, own: &str) -> Vec<(Vec<String>, PathBuf)> {
     out
 }
 
-/// Starts, on a background thread, the RCU grace period that the first
-/// cgroup v1 migration of this start would otherwise wait for in line.
-///
-/// Why: every write to a v1 `cgroup.procs` or `tasks` file takes the
-/// kernel's global `cgroup_threadgroup_rwsem` for writing, and a writer that
-/// finds the lock's `rcu_sync` idle first waits a whole RCU grace period
-/// (measured here: 9–17 ms, the largest single cost of a container start;
-/// crun pays it too). A write that comes while a grace period is already
-/// under way, or just after one, shares it. So the CLI calls this first
-/// thing, and the thread moves itself into the cgroup it is already in (a
-/// migration that changes nothing) while wrun reads the image and writes the
-/// bundle; the shim's real migration a few milliseconds later then waits
-/// only for what is left of that grace period. v2 hosts do not need it:
-/// there the shim is created in its cgroup.
-pub fn prime_migration_lock(layout: &Layout) {
-    let Layout::V1(hierarchies) = layout else {
-        return;
-    };
-    let Some((_, own)) = hierarchies.first() else {
-        return;
-    };
-    let tasks = own.join("tasks");
-    let _ = std::thread::Builder::new()
-        .name("cgroup-prime".into())
-        .spawn(move || {
-            let tid = nix::unistd::gettid();
-            // Best effort: a failure only means no head start.
-            let _ = fs::write(&tasks, tid.as_raw().to_string());
-        });
-}
-
 /// A container's cgroup, created and configured.
 #[derive(Debug)]
 pub struct Cgroup {
@@ -261,20 +230,42 @@ impl Cgroup {
         &self.dirs
     }
 
-    /// Open `cgroup.procs` files: writing `0` to each moves the writer in.
-    pub fn procs_files(&self) -> Result<Vec<OwnedFd>> {
-        self.dirs
-            .iter()
-            .map(|d| {
-                let p = d.join("cgroup.procs");
-                fs::OpenOptions::new()
-                    .write(true)
-                    .open(&p)
-                    .map(OwnedFd::from)
-                    .map_err(Error::io(p))
-            })
-            .collect()
+    /// The files a new, single-threaded child writes `0` into to join this
+    /// cgroup (see [`open_join_files`]).
+    pub fn join_files(&self) -> Result<Vec<OwnedFd>> {
+        open_join_files(&self.dirs)
     }
+}
+
+/// Opens, for each cgroup directory, the file that a new process writes
+/// `0` into to move itself in: `tasks` on a v1 hierarchy, `cgroup.procs`
+/// on v2.
+///
+/// Why `tasks` on v1: writing a pid, or anything to `cgroup.procs`, takes
+/// the kernel's global `cgroup_threadgroup_rwsem` for writing, and a writer
+/// that finds the lock's `rcu_sync` idle waits a whole RCU grace period
+/// while holding `cgroup_mutex` (9–22 ms on this project's machines, the
+/// largest single cost of a container start, which crun and runc pay too).
+/// Moving the calling thread itself (`0` into `tasks`) skips that lock
+/// (`cgroup_procs_write_start`: "if we migrate a single thread … we can
+/// skip the global lock"), and the child that `wrun_sys::spawn` forks has
+/// exactly one thread, so moving it is moving the process: 20–40 µs.
+pub fn open_join_files(dirs: &[PathBuf]) -> Result<Vec<OwnedFd>> {
+    dirs.iter()
+        .map(|d| {
+            let open = |p: &Path| fs::OpenOptions::new().write(true).open(p);
+            let tasks = d.join("tasks");
+            match open(&tasks) {
+                Ok(f) => Ok(OwnedFd::from(f)),
+                // v2 has no `tasks` file.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    let procs = d.join("cgroup.procs");
+                    open(&procs).map(OwnedFd::from).map_err(Error::io(procs))
+                }
+                Err(e) => Err(Error::io(tasks)(e)),
+            }
+        })
+        .collect()
 }
 
 fn pids_value(limit: i64) -> String {

@@ -6,7 +6,8 @@
 //! start time checked after, so the pidfd cannot name a later process that
 //! reused the pid). Then `wrun-shim exec <bundle> <request>` is spawned with
 //! `wrun_sys::spawn`: no new PID namespace, the child writes itself into
-//! each of the container's `cgroup.procs` before exec, and it gets the
+//! each of the container's cgroups (`tasks` on v1, `cgroup.procs` on v2,
+//! see `cgroup::open_join_files`) before exec, and it gets the
 //! pidfd (`WRUN_TARGET_PIDFD`), the status pipe and, with `-t`, the console
 //! socket. The shim joins the namespaces and starts the process exactly as
 //! the container's first one (docs/contracts.md, "exec").
@@ -153,15 +154,7 @@ impl Runtime {
         if !crate::process::is_alive(state.pid, state.pid_start) {
             return Err(not_running());
         }
-        let mut cgroup_procs = Vec::with_capacity(state.cgroups.len());
-        for dir in &state.cgroups {
-            let p = dir.join("cgroup.procs");
-            let f = fs::OpenOptions::new()
-                .write(true)
-                .open(&p)
-                .map_err(Error::io(p))?;
-            cgroup_procs.push(OwnedFd::from(f));
-        }
+        let cgroup_procs = crate::cgroup::open_join_files(&state.cgroups)?;
         let dir = self.containers().dir(&state.id);
         tracing::debug!(elapsed = ?t0.elapsed(), id = %state.id, "exec: container found");
 

@@ -401,7 +401,7 @@ impl Runtime {
         if let Some(sock) = &console_theirs {
             cmd.map_fd(sock, CONSOLE_FD);
         }
-        for procs in cgroup.procs_files()? {
+        for procs in cgroup.join_files()? {
             cmd.join_cgroup(procs);
         }
         let child = spawn(&cmd).map_err(spawn_err)?;

@@ -13,7 +13,7 @@
 //! cgroup files) is prepared in [`InitCommand`] before the clone.
 //!
 //! The child, in order: joins the cgroups (writes `0` to each pre-opened
-//! `cgroup.procs`), unblocks all signals and resets SIGPIPE (Rust's runtime
+//! v1 `tasks` or v2 `cgroup.procs` file), unblocks all signals and resets SIGPIPE (Rust's runtime
 //! ignores it, and an ignored disposition survives exec), installs the fd
 //! table, and execs. Any failure is reported as an errno on a close-on-exec
 //! pipe, so the caller learns whether the exec happened.
@@ -104,8 +104,9 @@ impl InitCommand {
         self
     }
 
-    /// The child writes `0` into this open `cgroup.procs` file before exec,
-    /// which moves it into that cgroup.
+    /// The child writes `0` into this open `cgroup.procs` (v2) or `tasks`
+    /// (v1) file before exec, which moves it into that cgroup. The child has
+    /// a single thread, so moving that thread (`tasks`) moves the process.
     pub fn join_cgroup(&mut self, procs: OwnedFd) -> &mut Self {
         self.cgroup_procs.push(procs);
         self

@@ -103,9 +103,6 @@ impl BuildArgs {
     pub fn execute(self, g: &Global) -> anyhow::Result<i32> {
         // Before any other thread: every thread inherits the blocked mask.
         let interrupt = Interrupt::install().map_err(|e| ExitError::new(1, e.to_string()))?;
-        if let Ok(layout) = wrun_runtime::cgroup::Layout::detect() {
-            wrun_runtime::cgroup::prime_migration_lock(&layout);
-        }
         build_network(&self.network)
             .map_err(|e| ExitError::new(1, format!("invalid --network: {e}")))?;
         let stdin_file = self.file.as_deref() == Some(Path::new("-"));

@@ -61,11 +61,6 @@ impl ExecArgs {
         } else {
             Some(SignalProxy::block()?)
         };
-        // The exec shim joins the container's cgroups: on v1 the first
-        // migration waits for an RCU grace period, started early here.
-        if let Ok(layout) = wrun_runtime::cgroup::Layout::detect() {
-            wrun_runtime::cgroup::prime_migration_lock(&layout);
-        }
         let (container, opts) = match self.options() {
             Ok(v) => v,
             Err(e) => {

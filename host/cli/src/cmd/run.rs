@@ -150,9 +150,6 @@ impl RunArgs {
     pub fn execute(self, g: &Global) -> anyhow::Result<i32> {
         // Before any thread exists, so every thread inherits the mask.
         let signals = SignalProxy::block().map_err(engine)?;
-        if let Ok(layout) = wrun_runtime::cgroup::Layout::detect() {
-            wrun_runtime::cgroup::prime_migration_lock(&layout);
-        }
         if !nix::unistd::geteuid().is_root() {
             return Err(engine_msg(
                 "wrun run needs root: rootless containers are not supported yet",
