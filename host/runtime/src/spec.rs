@@ -398,15 +398,27 @@ pub fn build(
         .map(|p| p.display().to_string())
         .collect::<Vec<_>>()
         .join(":");
+    let mut overlay_options = vec![
+        format!("lowerdir={lowerdir}"),
+        format!("upperdir={}", dir.join("upper").display()),
+        format!("workdir={}", dir.join("work").display()),
+    ];
+    if cfg.auto_remove {
+        // Unmounting an overlay syncs its whole upper file system (the
+        // host's, with everything other processes wrote): the shim's exit
+        // blocked in `ovl_sync_fs` → `sync_filesystem` on writeback and a
+        // disk cache flush (`blkdev_issue_flush`), every run. A `--rm`
+        // container's upper dir is deleted right after, and it is started
+        // only once (`--rm` excludes `--restart`), so it is mounted
+        // `volatile`: no sync (and a later mount of the same work dir would
+        // be refused, which cannot happen here).
+        overlay_options.push("volatile".to_string());
+    }
     let mut mounts = vec![json!({
         "destination": "/",
         "type": "overlay",
         "source": "overlay",
-        "options": [
-            format!("lowerdir={lowerdir}"),
-            format!("upperdir={}", dir.join("upper").display()),
-            format!("workdir={}", dir.join("work").display()),
-        ],
+        "options": overlay_options,
     })];
     mounts.extend([
         json!({"destination": "/proc", "type": "proc", "source": "proc",
@@ -700,6 +712,26 @@ mod tests {
             .collect();
         assert!(ns.contains(&"network".to_string()) && ns.contains(&"pid".to_string()));
         assert!(b.hosts.contains("0123456789ab"));
+    }
+
+    #[test]
+    fn only_rm_containers_get_a_volatile_overlay() {
+        let img = image(json!({"Cmd": ["sh"]}));
+        let layers = [PathBuf::from("/l/1")];
+        let paths = Paths {
+            container_dir: Path::new("/c"),
+            layers: &layers,
+        };
+        let id = "0123456789abcdef".repeat(4);
+        let overlay_options = |c: &RunConfig| {
+            let b = build(&id, c, &img, &paths, 1024).unwrap();
+            let v = serde_json::to_value(&b.spec).unwrap();
+            v["mounts"][0]["options"].as_array().unwrap().clone()
+        };
+        assert!(!overlay_options(&cfg()).contains(&json!("volatile")));
+        let mut rm = cfg();
+        rm.auto_remove = true;
+        assert!(overlay_options(&rm).contains(&json!("volatile")));
     }
 
     #[test]
