@@ -368,9 +368,17 @@ fn rm_leaves_nothing_and_exited_containers_are_inspectable() {
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n != "names")
+        .filter(|n| n != "names" && n != ".removed")
         .collect();
     assert!(left.is_empty(), "container dirs left: {left:?}");
+    // The removed container's files are deleted by a reaper process after
+    // `run --rm` returns; running one here must leave `.removed` empty.
+    ok(&env.wrun(&["container-reap"]));
+    let removed = containers.join(".removed");
+    if removed.exists() {
+        let pending: Vec<_> = std::fs::read_dir(&removed).unwrap().flatten().collect();
+        assert!(pending.is_empty(), "not deleted: {pending:?}");
+    }
     assert_eq!(
         std::fs::read_dir(containers.join("names")).unwrap().count(),
         0

@@ -67,7 +67,10 @@ impl Runtime {
     pub fn new(root: &Path, shim: PathBuf, monitor_exe: PathBuf) -> Result<Self> {
         Ok(Self {
             root: root.to_path_buf(),
-            containers: Containers::open(root)?,
+            containers: Containers::open(root)?.with_reaper(crate::state::Reaper {
+                exe: monitor_exe.clone(),
+                root: root.to_path_buf(),
+            }),
             shim,
             monitor_exe,
         })

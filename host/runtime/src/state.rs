@@ -135,14 +135,35 @@ impl Status {
 #[derive(Debug, Clone)]
 pub struct Containers {
     dir: PathBuf,
+    /// Deletes `.removed/` in a process of its own (see
+    /// [`Containers::remove`]); without one, `remove` deletes at once.
+    reaper: Option<Reaper>,
 }
+
+/// How to start the process that deletes removed containers' files:
+/// `<exe> --root <root> container-reap`.
+#[derive(Debug, Clone)]
+pub struct Reaper {
+    pub exe: PathBuf,
+    pub root: PathBuf,
+}
+
+/// Where removed containers wait for their files to be deleted.
+const REMOVED: &str = ".removed";
 
 impl Containers {
     /// Opens (creating if needed) `<root>/containers`.
     pub fn open(root: &Path) -> Result<Self> {
         let dir = root.join("containers");
         fs::create_dir_all(dir.join("names")).map_err(Error::io(dir.join("names")))?;
-        Ok(Self { dir })
+        Ok(Self { dir, reaper: None })
+    }
+
+    /// Removed containers' files are deleted by `reaper`, after the
+    /// removal has returned.
+    pub fn with_reaper(mut self, reaper: Reaper) -> Self {
+        self.reaper = Some(reaper);
+        self
     }
 
     pub fn dir(&self, id: &str) -> PathBuf {
@@ -248,14 +269,120 @@ impl Containers {
     }
 
     /// Removes a container's directory and name claim.
+    ///
+    /// With a [`Reaper`], both are renamed into `.removed/` (the container
+    /// is gone for every command from then on: not listed, its name free)
+    /// and the reaper process deletes the files after this returns. Why:
+    /// deleting is the slow part of removing a container. Every file and
+    /// directory freed gives back a block, and on a file system mounted
+    /// with `discard` (common on cloud disks, and this project's machines)
+    /// ext4 discards each one synchronously: `--rm` spent 10–80 ms in
+    /// `unlinkat` here (`blkdev_issue_discard` under `ext4_free_blocks`).
     pub fn remove(&self, state: &ContainerState) -> Result<()> {
         let dir = self.dir(&state.id);
+        if let Some(reaper) = &self.reaper
+            && self.move_to_removed(&dir, &state.id)?
+        {
+            self.move_name_to_removed(&state.name, &state.id)?;
+            if let Err(e) = reaper.start() {
+                tracing::warn!("starting the reaper of removed containers: {e}; deleting here");
+                self.reap_removed();
+            }
+            return Ok(());
+        }
         match fs::remove_dir_all(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io(&dir)(e)),
         }
         self.release_name(&state.name, &state.id)
+    }
+
+    /// Renames `dir` into `.removed/`; false when it cannot be (then the
+    /// caller deletes it in place).
+    fn move_to_removed(&self, dir: &Path, id: &str) -> Result<bool> {
+        let removed = self.dir.join(REMOVED);
+        let target = removed.join(id);
+        match fs::rename(dir, &target) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if !dir.exists() {
+                    return Ok(false);
+                }
+                match fs::create_dir(&removed) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(Error::io(&removed)(e)),
+                }
+                fs::rename(dir, &target).map_err(Error::io(dir))?;
+                Ok(true)
+            }
+            // A leftover of the same id in `.removed/`: delete in place.
+            Err(_) => Ok(false),
+        }
+    }
+
+    /// [`Containers::release_name`], by a rename into `.removed/`.
+    fn move_name_to_removed(&self, name: &str, id: &str) -> Result<()> {
+        let path = self.dir.join("names").join(name);
+        match fs::read_to_string(&path) {
+            Ok(owner) if owner == id => {
+                let target = self.dir.join(REMOVED).join(format!("{id}.name"));
+                fs::rename(&path, &target).map_err(Error::io(&path))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Deletes everything in `.removed/`. Several reapers may run at once:
+    /// what another one deleted first is skipped.
+    pub fn reap_removed(&self) {
+        let removed = self.dir.join(REMOVED);
+        let Ok(entries) = fs::read_dir(&removed) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let result = match entry.file_type() {
+                Ok(t) if t.is_dir() => fs::remove_dir_all(&path),
+                Ok(_) => fs::remove_file(&path),
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!("deleting {}: {e}", path.display()),
+            }
+        }
+    }
+}
+
+impl Reaper {
+    /// Starts `<exe> --root <root> container-reap` in a session of its own,
+    /// stdio on `/dev/null`, and does not wait for it.
+    fn start(&self) -> std::result::Result<(), String> {
+        use wrun_sys::spawn::{InitCommand, spawn};
+        let devnull = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+            .map_err(|e| format!("/dev/null: {e}"))?;
+        let argv = [
+            "wrun".to_string(),
+            "--root".to_string(),
+            self.root.display().to_string(),
+            "container-reap".to_string(),
+        ];
+        let env: Vec<String> = ["PATH", "RUST_BACKTRACE"]
+            .iter()
+            .filter_map(|k| std::env::var(k).ok().map(|v| format!("{k}={v}")))
+            .collect();
+        let mut cmd = InitCommand::new(&self.exe, &argv, &env).map_err(|e| e.to_string())?;
+        cmd.new_session();
+        cmd.map_fd(&devnull, 0);
+        cmd.map_fd(&devnull, 1);
+        cmd.map_fd(&devnull, 2);
+        spawn(&cmd).map(drop).map_err(|e| e.to_string())
     }
 }
 

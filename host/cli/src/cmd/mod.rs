@@ -30,6 +30,7 @@ pub mod port;
 pub mod ps;
 pub mod pull;
 pub mod push;
+pub mod reap;
 pub mod rename;
 pub mod rm;
 pub mod rmi;
@@ -136,6 +137,9 @@ pub enum Command {
     /// Print BuildKit's parse of a Dockerfile (for comparison with its corpus)
     #[command(hide = true)]
     DockerfileParse(build::DockerfileParseArgs),
+    /// Deletes removed containers' files (started by wrun itself)
+    #[command(hide = true)]
+    ContainerReap(reap::ReapArgs),
 }
 
 impl Command {
@@ -195,6 +199,7 @@ impl Cli {
             Command::ContainerMonitor(a) => a.execute(g),
             Command::Build(a) => a.execute(g),
             Command::DockerfileParse(a) => a.execute(g),
+            Command::ContainerReap(a) => a.execute(g),
             Command::Pull(a) => a.execute(g),
             Command::Push(a) => a.execute(g),
             Command::Login(a) => a.execute(g),
