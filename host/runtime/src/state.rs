@@ -382,6 +382,9 @@ impl Reaper {
         cmd.map_fd(&devnull, 0);
         cmd.map_fd(&devnull, 1);
         cmd.map_fd(&devnull, 2);
+        // Removal has already happened for every other command; the next
+        // reaper deletes what this one could not.
+        cmd.dont_wait_for_exec();
         spawn(&cmd).map(drop).map_err(|e| e.to_string())
     }
 }

@@ -63,6 +63,7 @@ pub struct InitCommand {
     flags: u64,
     new_session: bool,
     die_with_parent: bool,
+    wait_for_exec: bool,
 }
 
 /// Namespace flags the init can be created with.
@@ -93,6 +94,7 @@ impl InitCommand {
             flags: 0,
             new_session: false,
             die_with_parent: false,
+            wait_for_exec: true,
         })
     }
 
@@ -122,6 +124,16 @@ impl InitCommand {
     /// The child gets SIGKILL when the thread that spawned it exits
     /// (`PR_SET_PDEATHSIG`): a container whose monitor dies goes with it,
     /// instead of running on with nobody to log, restart or reap it.
+    /// [`spawn`] returns as soon as the child exists, without waiting to
+    /// learn whether its exec succeeded (a failed child just exits). For a
+    /// best-effort helper the caller could not act on anyway: waiting means
+    /// waiting until the child has been scheduled and exec'd, 1–14 ms on a
+    /// busy machine.
+    pub fn dont_wait_for_exec(&mut self) -> &mut Self {
+        self.wait_for_exec = false;
+        self
+    }
+
     pub fn die_with_parent(&mut self) -> &mut Self {
         self.die_with_parent = true;
         self
@@ -236,6 +248,9 @@ pub fn spawn(cmd: &InitCommand) -> Result<Spawned, SpawnError> {
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
     let pid = Pid::from_raw(ret as i32);
 
+    if !cmd.wait_for_exec {
+        return Ok(Spawned { pid, pidfd });
+    }
     let mut buf = [0u8; 4];
     let n = read_full(&report_read, &mut buf);
     if n == 4 {
@@ -341,6 +356,21 @@ mod tests {
             Err(SpawnError::Exec { errno, .. }) => assert_eq!(errno, Errno::ENOENT),
             other => panic!("expected exec error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn spawn_without_waiting_for_exec_still_runs_the_program() {
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        let mut cmd =
+            InitCommand::new(Path::new("/bin/sh"), &["sh", "-c", "echo ok >&7"], &[]).unwrap();
+        cmd.map_fd(&w, 7).dont_wait_for_exec();
+        let child = spawn(&cmd).unwrap();
+        drop(w);
+        let status = nix::sys::wait::waitpid(child.pid, None).unwrap();
+        assert_eq!(status, nix::sys::wait::WaitStatus::Exited(child.pid, 0));
+        let mut buf = [0u8; 3];
+        assert_eq!(read_full(&r, &mut buf), 3);
+        assert_eq!(&buf, b"ok\n");
     }
 
     #[test]
