@@ -40,6 +40,10 @@ pub struct Config {
     pub rootfs_tar: PathBuf,
     /// The `wrun` binary, if one was found.
     pub wrun: Option<PathBuf>,
+    /// Another `wrun` binary (an earlier build, with its own `wrun-shim`
+    /// beside it), measured in the same rounds as a row of its own: an A/B
+    /// of two builds under the same load.
+    pub wrun_baseline: Option<PathBuf>,
     /// Where the temporary directory is made.
     pub workdir_parent: PathBuf,
     /// Only these peers (by name), if set.
@@ -67,6 +71,7 @@ impl Config {
             warmup,
             rootfs_tar: images.join("busybox.tar"),
             wrun: find_wrun(),
+            wrun_baseline: None,
             workdir_parent: PathBuf::from("/var/tmp"),
             only,
         }
@@ -636,9 +641,16 @@ fn prepare(
     }
 
     if wanted("wrun") {
-        match prepare_wrun(cfg, &dir) {
+        match prepare_wrun(cfg.wrun.clone(), WRUN, cfg, &dir.join("wrun-root")) {
             Ok(p) => peers.push(p),
-            Err(e) => skipped.push(("wrun run --rm".into(), e)),
+            Err(e) => skipped.push((WRUN.into(), e)),
+        }
+        if let Some(base) = &cfg.wrun_baseline {
+            let root = dir.join("wrun-baseline-root");
+            match prepare_wrun(Some(base.clone()), WRUN_BASELINE, cfg, &root) {
+                Ok(p) => peers.push(p),
+                Err(e) => skipped.push((WRUN_BASELINE.into(), e)),
+            }
         }
     }
     Ok(peers)
@@ -704,14 +716,22 @@ fn prepare_podman(cfg: &Config, work: &mut Workdir, dir: &Path) -> Result<Option
     }))
 }
 
-fn prepare_wrun(cfg: &Config, dir: &Path) -> Result<Peer, String> {
-    let Some(wrun) = cfg.wrun.clone() else {
+const WRUN: &str = "wrun run --rm";
+const WRUN_BASELINE: &str = "wrun run --rm (baseline build)";
+
+fn prepare_wrun(
+    wrun: Option<PathBuf>,
+    name: &'static str,
+    cfg: &Config,
+    root: &Path,
+) -> Result<Peer, String> {
+    let Some(wrun) = wrun else {
         return Err("no wrun binary (build it with `cargo build --release`, or set WRUN)".into());
     };
     if !is_executable(&wrun) {
         return Err(format!("{} is not an executable", wrun.display()));
     }
-    let root = dir.join("wrun-root");
+    let root = root.to_path_buf();
     let mut import = Command::new(&wrun);
     import.arg("--root").arg(&root).arg("import");
     for change in image_changes(&cfg.rootfs_tar) {
@@ -720,7 +740,7 @@ fn prepare_wrun(cfg: &Config, dir: &Path) -> Result<Peer, String> {
     import.arg(&cfg.rootfs_tar).arg("busybox:latest");
     run_checked(&mut import, "wrun import")?;
     Ok(Peer {
-        name: "wrun run --rm",
+        name,
         argv: vec![
             os(&wrun),
             os("--root"),
@@ -819,7 +839,8 @@ pub fn run(cfg: &Config) -> Result<Report, String> {
         CRUN_NET,
         "runc",
         "podman run --rm",
-        "wrun run --rm",
+        WRUN,
+        WRUN_BASELINE,
         CRUN_WRAPPED,
         CRUN_WRAPPER,
     ];

@@ -3,12 +3,14 @@
 //!
 //! ```text
 //! startup [--runs N] [--warmup N] [--rootfs-tar FILE] [--wrun FILE]
-//!         [--only NAME,...] [--update-doc docs/benchmarks.md]
+//!         [--wrun-baseline FILE] [--only NAME,...] [--update-doc docs/benchmarks.md]
 //! ```
 //!
 //! Prints a markdown table (median, p10, p90, ratio to crun). With
 //! `--update-doc`, also writes it between the `<!-- startup:begin -->` and
-//! `<!-- startup:end -->` markers of that file.
+//! `<!-- startup:end -->` markers of that file. `--wrun-baseline` adds a
+//! row for another wrun build (with its `wrun-shim` beside it), timed in the
+//! same interleaved rounds: an A/B of two builds under the same load.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,7 +18,7 @@ use std::process::ExitCode;
 use wrun_benches::{Config, run, splice_into_doc};
 
 const USAGE: &str = "usage: startup [--runs N] [--warmup N] [--rootfs-tar FILE] [--wrun FILE] \
-[--only native,unshare,crun,runc,podman,wrun] [--workdir DIR] [--update-doc FILE]";
+[--wrun-baseline FILE] [--only native,unshare,crun,runc,podman,wrun] [--workdir DIR] [--update-doc FILE]";
 
 fn main() -> ExitCode {
     match main_inner() {
@@ -52,6 +54,7 @@ fn main_inner() -> Result<(), String> {
             }
             "--rootfs-tar" => cfg.rootfs_tar = PathBuf::from(value("--rootfs-tar")?),
             "--wrun" => cfg.wrun = Some(PathBuf::from(value("--wrun")?)),
+            "--wrun-baseline" => cfg.wrun_baseline = Some(PathBuf::from(value("--wrun-baseline")?)),
             "--workdir" => cfg.workdir_parent = PathBuf::from(value("--workdir")?),
             "--only" => {
                 cfg.only = Some(
