@@ -230,16 +230,53 @@ impl Cgroup {
         &self.dirs
     }
 
-    /// The files a new, single-threaded child writes `0` into to join this
-    /// cgroup (see [`open_join_files`]).
-    pub fn join_files(&self) -> Result<Vec<OwnedFd>> {
-        open_join_files(&self.dirs)
+    /// How a new process joins this cgroup (see [`open_join`]).
+    pub fn join(&self) -> Result<Join> {
+        open_join(&self.dirs)
     }
+}
+
+/// How a new process gets into a container's cgroups.
+#[derive(Debug)]
+pub enum Join {
+    /// Created in this cgroup v2 directory (`clone3(CLONE_INTO_CGROUP)`):
+    /// no migration at all.
+    Clone(OwnedFd),
+    /// The child writes `0` into each file before exec ([`open_join_files`]).
+    Write(Vec<OwnedFd>),
+}
+
+impl Join {
+    /// Sets up `cmd` accordingly.
+    pub fn apply(self, cmd: &mut wrun_sys::spawn::InitCommand) {
+        match self {
+            Join::Clone(dir) => {
+                cmd.into_cgroup(dir);
+            }
+            Join::Write(files) => {
+                for f in files {
+                    cmd.join_cgroup(f);
+                }
+            }
+        }
+    }
+}
+
+/// A single v2 directory (no `tasks` file) is joined at `clone3` time;
+/// v1 hierarchies by writing `tasks`.
+pub fn open_join(dirs: &[PathBuf]) -> Result<Join> {
+    if let [dir] = dirs
+        && !dir.join("tasks").exists()
+    {
+        let f = fs::File::open(dir).map_err(Error::io(dir))?;
+        return Ok(Join::Clone(OwnedFd::from(f)));
+    }
+    open_join_files(dirs).map(Join::Write)
 }
 
 /// Opens, for each cgroup directory, the file that a new process writes
 /// `0` into to move itself in: `tasks` on a v1 hierarchy, `cgroup.procs`
-/// on v2.
+/// on v2 (where [`open_join`] prefers `CLONE_INTO_CGROUP`).
 ///
 /// Why `tasks` on v1: writing a pid, or anything to `cgroup.procs`, takes
 /// the kernel's global `cgroup_threadgroup_rwsem` for writing, and a writer

@@ -6,8 +6,8 @@
 //! start time checked after, so the pidfd cannot name a later process that
 //! reused the pid). Then `wrun-shim exec <bundle> <request>` is spawned with
 //! `wrun_sys::spawn`: no new PID namespace, the child writes itself into
-//! each of the container's cgroups (`tasks` on v1, `cgroup.procs` on v2,
-//! see `cgroup::open_join_files`) before exec, and it gets the
+//! each of the container's v1 cgroups (`tasks`) before exec, or is created
+//! in its v2 cgroup (`cgroup::open_join`), and it gets the
 //! pidfd (`WRUN_TARGET_PIDFD`), the status pipe and, with `-t`, the console
 //! socket. The shim joins the namespaces and starts the process exactly as
 //! the container's first one (docs/contracts.md, "exec").
@@ -154,7 +154,7 @@ impl Runtime {
         if !crate::process::is_alive(state.pid, state.pid_start) {
             return Err(not_running());
         }
-        let cgroup_procs = crate::cgroup::open_join_files(&state.cgroups)?;
+        let join = crate::cgroup::open_join(&state.cgroups)?;
         let dir = self.containers().dir(&state.id);
         tracing::debug!(elapsed = ?t0.elapsed(), id = %state.id, "exec: container found");
 
@@ -218,9 +218,7 @@ impl Runtime {
         if let Some(sock) = &console_theirs {
             cmd.map_fd(sock, CONSOLE_FD);
         }
-        for procs in cgroup_procs {
-            cmd.join_cgroup(procs);
-        }
+        join.apply(&mut cmd);
         let child = spawn(&cmd).map_err(spawn_err)?;
         drop(cmd);
         drop((status_write, console_theirs, pidfd));

@@ -404,9 +404,7 @@ impl Runtime {
         if let Some(sock) = &console_theirs {
             cmd.map_fd(sock, CONSOLE_FD);
         }
-        for procs in cgroup.join_files()? {
-            cmd.join_cgroup(procs);
-        }
+        cgroup.join()?.apply(&mut cmd);
         let child = spawn(&cmd).map_err(spawn_err)?;
         tracing::debug!(elapsed = ?t0.elapsed(), pid = child.pid.as_raw(), "shim spawned");
         drop(cmd);
