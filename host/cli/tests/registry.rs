@@ -855,3 +855,38 @@ fn dropped_connection_resumes_and_layers_are_fetched_once() {
         .collect();
     assert_eq!(gets, vec![config2_digest], "only the new config");
 }
+
+#[test]
+fn hanging_or_absent_registries_fail_clearly() {
+    if !require_root() {
+        return;
+    }
+    // Accepts connections and never answers.
+    let listener = TcpListener::bind(("127.0.0.1", 18652)).unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in listener.incoming() {
+            held.push(c);
+        }
+    });
+    let c = Client::new();
+    let mut cmd = c.cmd(&["pull", "127.0.0.1:18652/x/y:1"]);
+    cmd.env("WRUN_REGISTRY_TIMEOUT", "2");
+    let out = cmd.output().unwrap();
+    fails_with(&out, "timeout");
+    assert!(
+        text(&out.stderr).contains("http://127.0.0.1:18652/v2/x/y/manifests/1"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Nothing listens here.
+    fails_with(
+        &c.run(&["pull", "127.0.0.1:18699/x/y:1"]),
+        "http://127.0.0.1:18699/v2/x/y/manifests/1",
+    );
+    let mut cmd = c.cmd(&["pull", "127.0.0.1:18652/x/y:1"]);
+    cmd.env("WRUN_REGISTRY_TIMEOUT", "soon");
+    fails_with(&cmd.output().unwrap(), "WRUN_REGISTRY_TIMEOUT=\"soon\"");
+    assert_eq!(c.image_ids(), "");
+    assert!(leftovers(c.root()).is_empty());
+}

@@ -68,7 +68,25 @@ impl PullArgs {
 /// user's Docker credentials.
 pub fn client(g: &Global) -> anyhow::Result<Client> {
     let cfg = RegistryConfig::load(&g.root).map_err(|e| ExitError::new(1, e.to_string()))?;
-    Ok(Client::new(cfg))
+    // WRUN_REGISTRY_TIMEOUT=SECONDS: how long a silent registry is waited
+    // for (default 60 s), for slow links and for tests of hanging registries.
+    match std::env::var("WRUN_REGISTRY_TIMEOUT") {
+        Ok(v) => {
+            let secs: u64 = v.parse().ok().filter(|s| *s > 0).ok_or_else(|| {
+                ExitError::new(
+                    1,
+                    format!("WRUN_REGISTRY_TIMEOUT=\"{v}\": want a whole number of seconds > 0"),
+                )
+            })?;
+            let t = std::time::Duration::from_secs(secs);
+            Ok(Client::with_timeouts(
+                cfg,
+                t.min(registry::client::CONNECT_TIMEOUT),
+                t,
+            ))
+        }
+        Err(_) => Ok(Client::new(cfg)),
+    }
 }
 
 /// Docker's prefix for errors that come from the engine's side.
