@@ -887,6 +887,11 @@ fn hanging_or_absent_registries_fail_clearly() {
     let mut cmd = c.cmd(&["pull", "127.0.0.1:18652/x/y:1"]);
     cmd.env("WRUN_REGISTRY_TIMEOUT", "soon");
     fails_with(&cmd.output().unwrap(), "WRUN_REGISTRY_TIMEOUT=\"soon\"");
+    // Docker Hub is never contacted from the tests (WRUN_OFFLINE).
+    fails_with(
+        &c.run(&["pull", "busybox"]),
+        "not contacting registry-1.docker.io: WRUN_OFFLINE is set",
+    );
     assert_eq!(c.image_ids(), "");
     assert!(leftovers(c.root()).is_empty());
 }
