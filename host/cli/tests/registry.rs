@@ -274,6 +274,27 @@ fn push_pull_run_and_second_pull_fetches_nothing() {
             && err.contains("Pull complete"),
         "{err}"
     );
+    // zstd layers: pushed with --compression zstd, pulled and run.
+    let zname = format!("{}/wrun/busybox-zstd:1", reg.host());
+    ok(&src.run(&["tag", "busybox", &zname]));
+    let zdigest = digest_line(
+        &ok(&src.run(&["push", "--compression", "zstd", &zname])),
+        "1: digest: ",
+    );
+    assert_ne!(zdigest, pushed, "another compression, another manifest");
+    let z = Client::new();
+    ok(&z.run(&["pull", &zname]));
+    assert_eq!(ok(&z.run(&["run", "--rm", &zname, "echo", "zstd"])), "zstd");
+    let manifest = std::fs::read_to_string(
+        z.root()
+            .join("images/blobs/sha256")
+            .join(zdigest.trim_start_matches("sha256:")),
+    )
+    .unwrap();
+    assert!(
+        manifest.contains("application/vnd.oci.image.layer.v1.tar+zstd"),
+        "{manifest}"
+    );
     // A missing image that is not in the registry either: 125 and Docker's message.
     let out = third.run(&["run", "--rm", &format!("{}/wrun/busybox:nope", reg.host())]);
     assert_eq!(out.status.code(), Some(125), "{}", text(&out.stderr));
