@@ -916,3 +916,46 @@ fn hanging_or_absent_registries_fail_clearly() {
     assert_eq!(c.image_ids(), "");
     assert!(leftovers(c.root()).is_empty());
 }
+
+#[test]
+fn docker_hub_names_come_from_a_configured_mirror() {
+    if !require_root() {
+        return;
+    }
+    let Some(mirror) = Registry::start(18605, None) else {
+        return;
+    };
+    // The mirror holds docker.io/library/mirrored:1 as a pull-through cache would.
+    let src = Client::new().with_busybox();
+    let at_mirror = format!("{}/library/mirrored:1", mirror.host());
+    ok(&src.run(&["tag", "busybox", &at_mirror]));
+    ok(&src.run(&["push", &at_mirror]));
+    let c = Client::new();
+    std::fs::write(
+        c.root().join("registries.json"),
+        format!(r#"{{"registry-mirrors": ["http://{}"]}}"#, mirror.host()),
+    )
+    .unwrap();
+    let out = ok(&c.run(&["pull", "mirrored:1"]));
+    assert!(out.contains("1: Pulling from library/mirrored"), "{out}");
+    assert_eq!(out.lines().last().unwrap(), "docker.io/library/mirrored:1");
+    assert_eq!(
+        ok(&c.run(&["run", "--rm", "mirrored:1", "echo", "mirrored"])),
+        "mirrored"
+    );
+    // Not on the mirror: the fallback is Docker Hub, which the tests may not reach.
+    fails_with(
+        &c.run(&["pull", "notmirrored:1"]),
+        "not contacting registry-1.docker.io",
+    );
+    // A malformed file is named.
+    std::fs::write(
+        c.root().join("registries.json"),
+        r#"{"registry-mirrors": ["127.0.0.1:1"]}"#,
+    )
+    .unwrap();
+    fails_with(
+        &c.run(&["pull", "mirrored:1"]),
+        "registries.json: registry-mirrors: \"127.0.0.1:1\" must start with http:// or https://",
+    );
+}
