@@ -34,6 +34,7 @@ readonly PACKAGES=(
     hyperfine                                            # ad-hoc timing next to benches/
     apache2-utils                                        # htpasswd for the auth registry in tests
     shellcheck                                           # test.sh lints the scripts
+    wrk qemu-system-x86 runsc lz4                        # wrun bench: HTTP load, microVM peer (lz4: its kernel), gVisor
 )
 
 if [[ -t 2 ]]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
@@ -123,7 +124,7 @@ api_running() {
 }
 
 stop_api() {
-    if ! "$PREFIX/bin/wrun" inspect "$API_NAME" >/dev/null 2>&1; then
+    if ! "$PREFIX/bin/wrun" container inspect "$API_NAME" >/dev/null 2>&1; then
         log "the product API is not running (no container named $API_NAME)"
         return 0
     fi
@@ -150,7 +151,7 @@ build_and_install() {
 has_subcommand() { "$PREFIX/bin/wrun" "$1" --help >/dev/null 2>&1; }
 
 serve_api() {
-    local wrun="$PREFIX/bin/wrun" answer image args
+    local wrun="$PREFIX/bin/wrun" answer image args cmd
     if api_running && answer="$(curl -fsS "$API_URL" 2>/dev/null)"; then
         log "the product API already runs (container $API_NAME)"
         printf '%s\n' "$answer"
@@ -166,13 +167,15 @@ serve_api() {
         "$wrun" build -t product-api "$repo/examples/product-api"
         image=product-api
         args=()
+        cmd=()
     else
-        # Until `wrun build` exists: the base image, the app bind-mounted.
+        # Without `wrun build`: the base image, the app bind-mounted.
         image=python:3.11-slim
         args=(-v "$repo/examples/product-api:/app" -w /app)
+        cmd=(python app.py)
     fi
-    log "starting: wrun run -d --name $API_NAME -p $API_PORT:5000 ${args[*]} $image python app.py"
-    "$wrun" run -d --name "$API_NAME" -p "$API_PORT:5000" "${args[@]}" "$image" python app.py >/dev/null
+    log "starting: wrun run -d --name $API_NAME -p $API_PORT:5000 ${args[*]} $image ${cmd[*]}"
+    "$wrun" run -d --name "$API_NAME" -p "$API_PORT:5000" "${args[@]}" "$image" "${cmd[@]}" >/dev/null
     for _ in $(seq 1 120); do
         if answer="$(curl -fsS "$API_URL" 2>/dev/null)"; then
             log "the product API answers on $API_URL:"

@@ -24,8 +24,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+pub mod suite;
+
 /// The cgroup2 mount that makes crun 1.8 refuse a hybrid-cgroup host.
-const HYBRID_CGROUP2: &str = "/sys/fs/cgroup/unified";
+pub(crate) const HYBRID_CGROUP2: &str = "/sys/fs/cgroup/unified";
 
 /// What to measure and where the inputs are.
 #[derive(Debug, Clone)]
@@ -166,7 +168,7 @@ impl Peer {
     }
 }
 
-fn last_lines(bytes: &[u8], n: usize) -> String {
+pub(crate) fn last_lines(bytes: &[u8], n: usize) -> String {
     let text = String::from_utf8_lossy(bytes);
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let start = lines.len().saturating_sub(n);
@@ -287,13 +289,13 @@ const CRUN_WRAPPER: &str = "crun's wrapper alone (`exec true`)";
 
 /// The temporary directory and everything in it; removed on drop.
 #[derive(Debug)]
-struct Workdir {
-    path: PathBuf,
-    podman: Option<Vec<OsString>>,
+pub(crate) struct Workdir {
+    pub(crate) path: PathBuf,
+    pub(crate) podman: Option<Vec<OsString>>,
 }
 
 impl Workdir {
-    fn new(parent: &Path) -> io::Result<Self> {
+    pub(crate) fn new(parent: &Path) -> io::Result<Self> {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
@@ -371,7 +373,7 @@ fn unescape_mountinfo(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn is_mountpoint(p: &str) -> bool {
+pub(crate) fn is_mountpoint(p: &str) -> bool {
     fs::read_to_string("/proc/self/mountinfo")
         .map(|info| {
             info.lines()
@@ -381,7 +383,7 @@ fn is_mountpoint(p: &str) -> bool {
         .unwrap_or(false)
 }
 
-fn run_checked(cmd: &mut Command, what: &str) -> Result<(), String> {
+pub(crate) fn run_checked(cmd: &mut Command, what: &str) -> Result<(), String> {
     let out = cmd
         .stdin(Stdio::null())
         .output()
@@ -397,7 +399,7 @@ fn run_checked(cmd: &mut Command, what: &str) -> Result<(), String> {
     }
 }
 
-fn os(s: impl Into<OsString>) -> OsString {
+pub(crate) fn os(s: impl Into<OsString>) -> OsString {
     s.into()
 }
 
@@ -439,7 +441,7 @@ pub fn machine_description() -> String {
 
 /// The image changes written by make-base-images.sh beside the tarball
 /// (`busybox.changes`), or busybox's defaults.
-fn image_changes(tar: &Path) -> Vec<String> {
+pub(crate) fn image_changes(tar: &Path) -> Vec<String> {
     let changes = tar.with_extension("changes");
     match fs::read_to_string(&changes) {
         Ok(text) => text

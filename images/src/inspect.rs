@@ -42,6 +42,20 @@ pub fn inspect_json(store: &Store, image: &Image) -> Value {
     if let Some(s) = c.stop_signal() {
         config["StopSignal"] = json!(s);
     }
+    // Docker's config fields the OCI types do not carry (written by
+    // `wrun build` and by Docker itself), read from the config blob.
+    if let Some(raw) = store
+        .read_blob(&image.id)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+    {
+        for key in ["Healthcheck", "OnBuild", "Shell"] {
+            let v = &raw["config"][key];
+            if !v.is_null() {
+                config[key] = v.clone();
+            }
+        }
+    }
     let lower: Vec<String> = image
         .layers
         .iter()

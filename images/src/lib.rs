@@ -28,6 +28,8 @@
 use std::path::PathBuf;
 
 pub mod archive;
+pub mod build;
+pub mod dockerfile;
 pub mod human;
 pub mod import;
 pub mod inspect;

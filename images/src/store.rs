@@ -992,6 +992,60 @@ impl Drop for Txn<'_> {
     }
 }
 
+/// What `wrun build` writes: layers as it makes them, then the image.
+impl Store {
+    /// Takes in a layer tar a build made and commits its blob and unpacked
+    /// dir at once (no image names it yet: later steps run on it).
+    pub fn add_layer_tar<R: Read + Send>(&self, reader: R) -> Result<LayerInfo> {
+        let mut txn = Txn::new(self);
+        let l = txn.add_layer(reader, None)?;
+        let _lock = self.lock()?;
+        txn.move_into_place()?;
+        Ok(LayerInfo {
+            digest: l.diff_id.clone(),
+            media_type: MEDIA_LAYER_TAR.into(),
+            size: l.size,
+            diff_id: l.diff_id,
+        })
+    }
+
+    /// Writes an image from its raw config bytes and layers (already in
+    /// the store) and gives it `names` (any reference form), atomically:
+    /// the config, the manifest and every name, or nothing. Returns the id.
+    pub fn commit_image(
+        &self,
+        config: &[u8],
+        layers: &[LayerInfo],
+        names: &[String],
+    ) -> Result<String> {
+        parse_config(config, "built image config")?;
+        let mut full = Vec::new();
+        for n in names {
+            let r = Reference::parse_normalized(n)?;
+            if r.digest().is_some() {
+                return Err(Error::InvalidReference {
+                    reference: n.clone(),
+                    reason: "an image cannot be tagged with a digest".into(),
+                });
+            }
+            full.push(r.to_string());
+        }
+        let txn = Txn::new(self);
+        let ids = txn.commit(vec![NewImage {
+            config: config.to_vec(),
+            layers: layers
+                .iter()
+                .map(|l| AddedLayer {
+                    diff_id: l.diff_id.clone(),
+                    size: l.size,
+                })
+                .collect(),
+            names: full,
+        }])?;
+        Ok(ids.into_iter().next().expect("one image"))
+    }
+}
+
 /// Removes a staged directory on drop unless taken.
 struct DirGuard(PathBuf);
 impl DirGuard {

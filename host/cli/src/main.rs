@@ -14,7 +14,7 @@ mod global;
 use clap::Parser;
 
 fn main() {
-    let cli = cmd::Cli::parse();
+    let cli = cmd::Cli::parse_from(argv());
     global::init_logging(&cli.global.log_level);
     if cli.command.only_prints() {
         wrun_sys::process::default_sigpipe();
@@ -24,4 +24,19 @@ fn main() {
         Err(err) => exit::report(&err),
     };
     std::process::exit(code);
+}
+
+/// Our arguments; run as `wrun-compose` or `docker-compose` (a link to
+/// this binary), `wrun-compose up` is `wrun compose up`.
+fn argv() -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let name = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if name == "wrun-compose" || name == "docker-compose" {
+        args.insert(1, "compose".into());
+    }
+    args
 }

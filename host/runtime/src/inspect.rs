@@ -34,7 +34,7 @@ pub fn container_json(containers: &Containers, id: &str) -> Result<Value> {
                 .collect()
         })
         .unwrap_or_default();
-    Ok(json!({
+    let mut out = json!({
         "Id": state.id,
         "Created": state.created,
         "Path": path,
@@ -100,7 +100,12 @@ pub fn container_json(containers: &Containers, id: &str) -> Result<Value> {
             "Labels": state.host.labels,
             "StopSignal": state.host.stop_signal,
         },
-    }))
+    });
+    // Docker shows State.Health only for a container with a healthcheck.
+    if let Some(health) = crate::health::read_state(&dir) {
+        out["State"]["Health"] = serde_json::to_value(health).unwrap_or_default();
+    }
+    Ok(out)
 }
 
 /// The `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf` binds are

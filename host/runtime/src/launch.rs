@@ -291,6 +291,7 @@ impl Runtime {
             Some(ep) if !state.host.publish.is_empty() => {
                 let (proxy, actual) = PortProxy::bind(&state.host.publish, ep.ip)?;
                 crate::network::ports::save_ports(&dir, &actual)?;
+                nets.publish_ports(&state.id, ep, &actual)?;
                 Some(proxy)
             }
             _ => None,
@@ -306,9 +307,17 @@ impl Runtime {
         if network == "none" || network == "host" || network.is_empty() {
             return;
         }
-        match NetworkManager::open(&self.root).and_then(|n| n.teardown_container(&state.id)) {
-            Ok(()) => {}
-            Err(e) => tracing::warn!("network clean-up of {}: {e}", state.id),
+        let published = !state.host.publish.is_empty();
+        let released = NetworkManager::open(&self.root).and_then(|n| {
+            let unpublished = if published {
+                n.unpublish_ports(&state.id)
+            } else {
+                Ok(())
+            };
+            n.teardown_container(&state.id).and(unpublished)
+        });
+        if let Err(e) = released {
+            tracing::warn!("network clean-up of {}: {e}", state.id);
         }
         let _ = fs::remove_file(
             self.containers

@@ -26,11 +26,13 @@
 #![forbid(unsafe_code)]
 
 pub mod attach;
+pub mod build_run;
 pub mod cgroup;
 mod control;
 pub mod copy;
 mod error;
 pub mod exec;
+pub mod health;
 pub mod ids;
 pub mod inspect;
 pub mod launch;
@@ -45,6 +47,7 @@ pub mod state;
 pub mod stats;
 pub mod terminal;
 pub mod units;
+pub mod volume;
 
 pub use error::Error;
 

@@ -129,6 +129,8 @@ impl Runtime {
                 t.relay_input(master);
             }
             let forward_input = state.host.interactive;
+            // Probes the container while it runs; stops when dropped.
+            let _health = crate::health::Checker::start(self.root(), &state.id, &dir);
             let code = pump(
                 running,
                 &mut log,
@@ -177,6 +179,7 @@ impl Runtime {
         }
         if state.auto_remove {
             crate::cgroup::remove_dirs(&state.cgroups)?;
+            crate::volume::remove_anonymous(self.root(), &self.containers().dir(&state.id));
             return self.containers().remove(state);
         }
         if state.exit_code.is_none() {

@@ -109,6 +109,7 @@ impl Env {
 impl Drop for Env {
     fn drop(&mut self) {
         for id in &self.containers {
+            let _ = self.nets.unpublish_ports(id);
             let _ = self.nets.teardown_container(id);
         }
         for n in &self.networks {
@@ -523,6 +524,21 @@ fn published_port_throughput() {
     )
     .unwrap();
     let _handle = proxy.start().unwrap();
+    // A second port served by DNAT, as `wrun run -p` does: its proxy keeps
+    // the port bound but never sees an IPv4 connection.
+    let (_dnat_proxy, dnat) = PortProxy::bind(
+        &[PortMapping {
+            host_ip: "127.0.0.1".parse().unwrap(),
+            host_port: 0,
+            container_port: 8080,
+            proto: Proto::Tcp,
+        }],
+        ep.ip,
+    )
+    .unwrap();
+    env.nets
+        .publish_ports(&env.id("bench"), &ep, &dnat)
+        .unwrap();
 
     let targets = [
         (
@@ -536,6 +552,10 @@ fn published_port_throughput() {
         (
             "published port (proxy)",
             format!("http://127.0.0.1:{}/", actual[0].host_port),
+        ),
+        (
+            "published port (DNAT)",
+            format!("http://127.0.0.1:{}/", dnat[0].host_port),
         ),
     ];
     // Interleaved rounds: a shared machine's noise hits all three alike.
@@ -638,4 +658,54 @@ fn a_subnet_overlapping_a_host_route_is_refused() {
             net.bridge
         )
     );
+}
+
+/// A published port answers through DNAT alone (its proxy is bound but
+/// never started), from the host's loopback; the rules go with
+/// `unpublish_ports`.
+#[test]
+fn dnat_serves_a_published_port_on_loopback_and_is_removed() {
+    if !have_root() {
+        return;
+    }
+    let mut env = Env::new();
+    env.network("wrtest-dnat", "10.231.107.0/24");
+    let (ns, ep) = env.container("dnat", "wrtest-dnat", &[]);
+    serve_hello(in_ns(&ns, || TcpListener::bind("0.0.0.0:8080").unwrap()));
+    let (_unstarted_proxy, ports) = PortProxy::bind(
+        &[PortMapping {
+            host_ip: "127.0.0.1".parse().unwrap(),
+            host_port: 0,
+            container_port: 8080,
+            proto: Proto::Tcp,
+        }],
+        ep.ip,
+    )
+    .unwrap();
+    let id = env.id("dnat");
+    env.nets.publish_ports(&id, &ep, &ports).unwrap();
+
+    let mut conn = TcpStream::connect(("127.0.0.1", ports[0].host_port)).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    conn.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut reply = [0u8; 64];
+    let n = conn.read(&mut reply).unwrap();
+    let reply = String::from_utf8_lossy(&reply[..n]);
+    assert!(reply.ends_with("Hello, world!"), "{reply:?}");
+    drop(conn);
+
+    let tag = format!("wrun:c:{}", &id[..12]);
+    let ruleset = || {
+        let out = Command::new("nft")
+            .args(["list", "ruleset"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(ruleset().contains(&tag));
+    env.nets.unpublish_ports(&id).unwrap();
+    env.nets.unpublish_ports(&id).unwrap();
+    assert!(!ruleset().contains(&tag), "{}", ruleset());
 }

@@ -32,6 +32,20 @@ pub fn status_text(s: &ContainerState) -> String {
     }
 }
 
+/// [`status_text`] with the health in brackets while a running container
+/// has a healthcheck: `Up 3 seconds (healthy)`, `(health: starting)`.
+pub fn status_with_health(s: &ContainerState, dir: &std::path::Path) -> String {
+    let text = status_text(s);
+    if s.status != Status::Running {
+        return text;
+    }
+    match wrun_runtime::health::read_state(dir) {
+        Some(h) if h.status == "starting" => format!("{text} (health: starting)"),
+        Some(h) => format!("{text} ({})", h.status),
+        None => text,
+    }
+}
+
 /// Docker's COMMAND column: the command line in quotes, cut at 20
 /// characters with an ellipsis unless `--no-trunc`.
 pub fn command_text(command: &[String], no_trunc: bool) -> String {

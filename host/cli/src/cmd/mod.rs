@@ -6,6 +6,9 @@ use clap::{Parser, Subcommand};
 use crate::global::Global;
 
 pub mod attach;
+pub mod bench;
+pub mod build;
+pub mod compose;
 pub mod container;
 mod container_common;
 pub mod cp;
@@ -16,6 +19,7 @@ pub mod images;
 pub mod import;
 pub mod inspect;
 pub mod kill;
+pub(crate) mod links;
 pub mod load;
 pub mod login;
 pub mod logout;
@@ -36,6 +40,7 @@ pub mod stats;
 pub mod stop;
 pub mod tag;
 pub mod top;
+pub mod volume;
 pub mod wait;
 
 /// A daemonless, Docker-compatible container runtime.
@@ -108,6 +113,11 @@ pub enum Command {
     Network(network::NetworkCommand),
     /// List port mappings or a specific mapping for the container
     Port(port::PortArgs),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
+    /// Define and run multi-container applications
+    Compose(compose::ComposeArgs),
     /// Download an image from a registry
     Pull(pull::PullArgs),
     /// Upload an image to a registry
@@ -116,9 +126,16 @@ pub enum Command {
     Login(login::LoginArgs),
     /// Log out from a registry
     Logout(logout::LogoutArgs),
+    /// Compare isolation levels and peer runtimes side by side on this machine
+    Bench(bench::BenchArgs),
     /// The process that owns a detached container (started by wrun itself)
     #[command(hide = true)]
     ContainerMonitor(monitor::MonitorArgs),
+    /// Build an image from a Dockerfile
+    Build(Box<build::BuildArgs>),
+    /// Print BuildKit's parse of a Dockerfile (for comparison with its corpus)
+    #[command(hide = true)]
+    DockerfileParse(build::DockerfileParseArgs),
 }
 
 impl Command {
@@ -135,6 +152,9 @@ impl Command {
                 | Command::Exec(_)
                 | Command::Container(_)
                 | Command::ContainerMonitor(_)
+                | Command::Compose(_)
+                | Command::Build(_)
+                | Command::Bench(_)
         )
     }
 }
@@ -170,11 +190,16 @@ impl Cli {
             Command::Container(a) => a.execute(g),
             Command::Network(a) => a.execute(g),
             Command::Port(a) => a.execute(g),
+            Command::Volume(a) => a.execute(g),
+            Command::Compose(a) => a.execute(g),
             Command::ContainerMonitor(a) => a.execute(g),
+            Command::Build(a) => a.execute(g),
+            Command::DockerfileParse(a) => a.execute(g),
             Command::Pull(a) => a.execute(g),
             Command::Push(a) => a.execute(g),
             Command::Login(a) => a.execute(g),
             Command::Logout(a) => a.execute(g),
+            Command::Bench(a) => a.execute(g),
         }
     }
 }

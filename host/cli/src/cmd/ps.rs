@@ -5,7 +5,7 @@ use std::io::Write;
 use serde_json::{Value, json};
 use wrun_runtime::state::{ContainerState, Containers, Status};
 
-use super::container_common::{command_text, since, status_text};
+use super::container_common::{command_text, since, status_with_health};
 use crate::global::Global;
 
 #[derive(Debug, clap::Args)]
@@ -36,18 +36,35 @@ pub struct PsArgs {
 /// One `--filter`.
 #[derive(Debug, PartialEq)]
 enum Filter {
-    Name(String),
+    Name(NamePattern),
     Id(String),
     Status(Status),
     Label(String, Option<String>),
 }
+
+/// A `name=` filter's regular expression, compared by its text.
+#[derive(Debug, Clone)]
+struct NamePattern(regex::Regex);
+
+impl PartialEq for NamePattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
+impl Eq for NamePattern {}
 
 fn parse_filter(f: &str) -> anyhow::Result<Filter> {
     let (key, value) = f
         .split_once('=')
         .ok_or_else(|| anyhow::anyhow!("bad format of filter (expected name=value): {f}"))?;
     Ok(match key {
-        "name" => Filter::Name(value.to_string()),
+        // A regular expression, as Docker's: `name=^web$` is one name.
+        "name" => {
+            Filter::Name(NamePattern(regex::Regex::new(value).map_err(|e| {
+                anyhow::anyhow!("invalid filter 'name={value}': {e}")
+            })?))
+        }
         "id" => Filter::Id(value.to_string()),
         "status" => Filter::Status(match value {
             "created" => Status::Created,
@@ -68,7 +85,10 @@ fn parse_filter(f: &str) -> anyhow::Result<Filter> {
 impl Filter {
     fn matches(&self, c: &ContainerState) -> bool {
         match self {
-            Filter::Name(n) => c.name.contains(n.as_str()),
+            // Docker's names carry a leading slash; either form matches.
+            Filter::Name(NamePattern(n)) => {
+                n.is_match(&c.name) || n.is_match(&format!("/{}", c.name))
+            }
             Filter::Id(i) => c.id.starts_with(i.as_str()),
             Filter::Status(s) => c.status == *s,
             Filter::Label(k, v) => match (c.host.labels.get(k), v) {
@@ -87,7 +107,7 @@ fn row(c: &ContainerState, no_trunc: bool, containers: &Containers) -> Value {
         "Command": command_text(&c.command, no_trunc),
         "CreatedAt": c.created,
         "RunningFor": wrun_images::human::human_duration(since(Some(&c.created)).unwrap_or_default()) + " ago",
-        "Status": status_text(c),
+        "Status": status_with_health(c, &containers.dir(&c.id)),
         "State": c.status.as_str(),
         "Ports": ports_text(c, containers),
         "Names": c.name,
@@ -205,7 +225,7 @@ mod tests {
     fn filters_parse_and_refuse_unknowns() {
         assert_eq!(
             parse_filter("name=web").unwrap(),
-            Filter::Name("web".into())
+            Filter::Name(NamePattern(regex::Regex::new("web").unwrap()))
         );
         assert_eq!(
             parse_filter("status=exited").unwrap(),
@@ -228,5 +248,7 @@ mod tests {
                 .contains("sleepy")
         );
         assert!(parse_filter("name").is_err());
+        let err = parse_filter("name=[web").unwrap_err().to_string();
+        assert!(err.starts_with("invalid filter 'name=[web'"), "{err}");
     }
 }

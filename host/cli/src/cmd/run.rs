@@ -93,6 +93,9 @@ pub struct RunArgs {
     /// Add a custom host-to-IP mapping (host:ip)
     #[arg(long = "add-host")]
     pub add_host: Vec<String>,
+    /// Add link to another container (NAME[:ALIAS])
+    #[arg(long = "link", value_name = "NAME[:ALIAS]")]
+    pub link: Vec<String>,
     /// Set custom DNS servers
     #[arg(long)]
     pub dns: Vec<String>,
@@ -114,6 +117,25 @@ pub struct RunArgs {
     /// Set metadata on a container (KEY=VALUE)
     #[arg(short = 'l', long = "label", value_name = "KEY=VALUE")]
     pub label: Vec<String>,
+    /// Command to run to check health
+    #[arg(long = "health-cmd", value_name = "string")]
+    pub health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h) (default 0s)
+    #[arg(long = "health-interval", value_name = "duration")]
+    pub health_interval: Option<String>,
+    /// Maximum time to allow one check to run (ms|s|m|h) (default 0s)
+    #[arg(long = "health-timeout", value_name = "duration")]
+    pub health_timeout: Option<String>,
+    /// Consecutive failures needed to report unhealthy
+    #[arg(long = "health-retries", value_name = "int")]
+    pub health_retries: Option<u32>,
+    /// Start period for the container to initialize before starting
+    /// health-retries countdown (ms|s|m|h) (default 0s)
+    #[arg(long = "health-start-period", value_name = "duration")]
+    pub health_start_period: Option<String>,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long = "no-healthcheck")]
+    pub no_healthcheck: bool,
     /// IMAGE, then the command and its arguments
     #[arg(
         required = true,
@@ -136,24 +158,7 @@ impl RunArgs {
                 "wrun run needs root: rootless containers are not supported yet",
             ));
         }
-        let mut cfg = self.config().map_err(engine)?;
-        let store = Store::open(&g.root)
-            .with_context(|| format!("opening the image store in {}", g.root.display()))
-            .map_err(engine)?;
-        // Pulled when missing, as `docker run` does.
-        let image = crate::cmd::pull::ensure_image(&store, &cfg.image_ref, g).map_err(engine)?;
-        if self.publish_all {
-            let exposed = image
-                .config
-                .config()
-                .as_ref()
-                .and_then(|c| c.exposed_ports().clone())
-                .unwrap_or_default();
-            cfg.publish
-                .extend(wrun_runtime::network::ports::expose_all(&exposed));
-        }
-        let runtime = open_runtime(g)?;
-        let state = runtime.create(&cfg, &store, &image).map_err(engine)?;
+        let (runtime, state, cfg) = self.create(g)?;
         if self.detach {
             return match runtime.start_detached(&state.id) {
                 Ok(()) => {
@@ -170,6 +175,200 @@ impl RunArgs {
         runtime
             .monitor(&state.id, Some(attached), None)
             .map_err(start_error)
+    }
+
+    /// Everything `run` does before the container starts: flags checked,
+    /// image found, named and anonymous volumes made (and filled from the
+    /// image the first time), the container created with its healthcheck.
+    /// `wrun compose` creates its containers through this too.
+    pub(crate) fn create(
+        &self,
+        g: &Global,
+    ) -> anyhow::Result<(Runtime, wrun_runtime::state::ContainerState, RunConfig)> {
+        let mut cfg = self.config().map_err(engine)?;
+        let store = Store::open(&g.root)
+            .with_context(|| format!("opening the image store in {}", g.root.display()))
+            .map_err(engine)?;
+        // Pulled when missing, as `docker run` does.
+        let image = crate::cmd::pull::ensure_image(&store, &cfg.image_ref, g).map_err(engine)?;
+        if self.publish_all {
+            let exposed = image
+                .config
+                .config()
+                .as_ref()
+                .and_then(|c| c.exposed_ports().clone())
+                .unwrap_or_default();
+            cfg.publish
+                .extend(wrun_runtime::network::ports::expose_all(&exposed));
+        }
+        let health = self.healthcheck(&store, &image).map_err(engine)?;
+        let anonymous = self
+            .attach_volumes(g, &store, &image, &mut cfg)
+            .map_err(engine)?;
+        let runtime = open_runtime(g)?;
+        if !self.link.is_empty()
+            && let Err(e) = self.apply_links(&mut cfg, &runtime, &store)
+        {
+            remove_volumes(g, &anonymous);
+            return Err(e);
+        }
+        let state = match runtime.create(&cfg, &store, &image) {
+            Ok(state) => state,
+            Err(e) => {
+                remove_volumes(g, &anonymous);
+                return Err(engine(e));
+            }
+        };
+        let dir = runtime.containers().dir(&state.id);
+        let saved = wrun_runtime::volume::record_anonymous(&dir, &anonymous)
+            .map_err(anyhow::Error::from)
+            .and_then(|()| match &health {
+                Some(h) => wrun_runtime::health::save_config(&dir, h)
+                    .with_context(|| format!("saving the healthcheck in {}", dir.display())),
+                None => Ok(()),
+            });
+        if let Err(e) = saved {
+            let _ = runtime.remove(&state.id, true);
+            remove_volumes(g, &anonymous);
+            return Err(engine(e));
+        }
+        Ok((runtime, state, cfg))
+    }
+
+    /// The healthcheck: the image's `HEALTHCHECK` with the `--health-*`
+    /// flags over it; none with `--no-healthcheck`.
+    fn healthcheck(
+        &self,
+        store: &Store,
+        image: &wrun_images::Image,
+    ) -> anyhow::Result<Option<wrun_runtime::health::HealthConfig>> {
+        use wrun_runtime::health::HealthConfig;
+        let nanos = |flag: &str, v: &Option<String>| -> anyhow::Result<u64> {
+            match v {
+                None => Ok(0),
+                Some(v) => {
+                    let d = wrun_compose::model::parse_duration(v)
+                        .map_err(|e| anyhow::anyhow!("invalid value {v:?} for {flag}: {e}"))?;
+                    if d < std::time::Duration::from_millis(1) && !d.is_zero() {
+                        anyhow::bail!("invalid value {v:?} for {flag}: must be at least 1ms");
+                    }
+                    Ok(d.as_nanos() as u64)
+                }
+            }
+        };
+        let flags = HealthConfig {
+            test: match &self.health_cmd {
+                Some(cmd) => vec!["CMD-SHELL".into(), cmd.clone()],
+                None => Vec::new(),
+            },
+            interval: nanos("--health-interval", &self.health_interval)?,
+            timeout: nanos("--health-timeout", &self.health_timeout)?,
+            start_period: nanos("--health-start-period", &self.health_start_period)?,
+            retries: self.health_retries.unwrap_or(0),
+        };
+        if self.no_healthcheck {
+            if !flags.test.is_empty() {
+                anyhow::bail!("--no-healthcheck conflicts with --health-* options");
+            }
+            return Ok(None);
+        }
+        let from_image = store
+            .read_blob(&image.id)
+            .ok()
+            .and_then(|raw| wrun_runtime::health::from_image_config(&raw));
+        Ok(HealthConfig::overlay(from_image, &flags).filter(HealthConfig::is_enabled))
+    }
+
+    /// Mounts `-v NAME:/path` (created on first use) and `-v /path` (a new
+    /// anonymous volume), each filled from the image's content at that
+    /// path while empty. Returns the anonymous volumes made.
+    fn attach_volumes(
+        &self,
+        g: &Global,
+        store: &Store,
+        image: &wrun_images::Image,
+        cfg: &mut RunConfig,
+    ) -> anyhow::Result<Vec<String>> {
+        let requests: Vec<VolumeRequest> = self
+            .volume
+            .iter()
+            .filter_map(|v| volume_request(v).transpose())
+            .collect::<anyhow::Result<_>>()?;
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        let volumes = wrun_runtime::volume::Volumes::open(&g.root)?;
+        let layers = store.layer_dirs(image)?;
+        let mut anonymous = Vec::new();
+        let result = (|| -> anyhow::Result<()> {
+            for r in &requests {
+                let name = match &r.name {
+                    Some(n) => {
+                        volumes.create(n, Default::default())?;
+                        n.clone()
+                    }
+                    None => {
+                        let v = volumes.create_anonymous()?;
+                        anonymous.push(v.name.clone());
+                        v.name
+                    }
+                };
+                if !r.nocopy {
+                    volumes.populate(&name, &layers, &r.target)?;
+                }
+                cfg.mounts.push(MountSpec::Bind {
+                    source: volumes.data_dir(&name),
+                    target: r.target.clone(),
+                    read_only: r.read_only,
+                });
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            remove_volumes(g, &anonymous);
+            return Err(e);
+        }
+        Ok(anonymous)
+    }
+
+    /// `--link`: the linked containers' addresses in `/etc/hosts` and
+    /// Docker's link variables before the user's own `-e` (which win).
+    fn apply_links(
+        &self,
+        cfg: &mut RunConfig,
+        runtime: &Runtime,
+        store: &Store,
+    ) -> anyhow::Result<()> {
+        let links = self
+            .link
+            .iter()
+            .map(|l| super::links::Link::parse(l))
+            .collect::<anyhow::Result<Vec<_>>>()
+            .map_err(engine)?;
+        // The link variables carry this container's name: pick it now.
+        let own_name = match &cfg.name {
+            Some(name) => name.clone(),
+            None => {
+                let id = wrun_runtime::ids::new_id().map_err(engine)?;
+                let name = wrun_runtime::ids::generated_name(&id, 0);
+                cfg.name = Some(name.clone());
+                name
+            }
+        };
+        let network = match &cfg.network {
+            NetworkMode::Bridge(name) => name.clone(),
+            other => {
+                return Err(engine_msg(format!(
+                    "Error response from daemon: conflicting options: --link and --network {}",
+                    other.name()
+                )));
+            }
+        };
+        let resolved =
+            super::links::resolve(runtime, store, &links, &own_name, &network).map_err(engine)?;
+        cfg.add_hosts.extend(resolved.hosts);
+        cfg.env.splice(0..0, resolved.env);
+        Ok(())
     }
 
     /// Validates every flag into a [`RunConfig`]; errors name the flag and
@@ -197,7 +396,10 @@ impl RunArgs {
         }
         let mut mounts = Vec::new();
         for v in &self.volume {
-            mounts.push(parse_volume(v)?);
+            // Named and anonymous volumes are added by `attach_volumes`.
+            if volume_request(v)?.is_none() {
+                mounts.push(parse_volume(v)?);
+            }
         }
         for m in &self.mount {
             mounts.push(parse_mount(m)?);
@@ -401,9 +603,66 @@ pub(crate) fn read_env_file(path: &Path) -> anyhow::Result<Vec<String>> {
     Ok(out)
 }
 
-/// `-v HOST:CONTAINER[:OPTIONS]`. Named and anonymous volumes come with
-/// compose; until then HOST must be an absolute path (created if missing,
-/// as Docker does for `-v`).
+/// A `-v` that names a volume (`NAME:/path[:ro]`) or asks for an
+/// anonymous one (`/path[:ro]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct VolumeRequest {
+    name: Option<String>,
+    target: String,
+    read_only: bool,
+    nocopy: bool,
+}
+
+/// `Some` when `-v v` is a named or anonymous volume, `None` for a bind.
+fn volume_request(v: &str) -> anyhow::Result<Option<VolumeRequest>> {
+    let parts: Vec<&str> = v.split(':').collect();
+    let (name, target, opts) = match parts.as_slice() {
+        [t] => (None, *t, ""),
+        [t, o] if t.starts_with('/') && !o.starts_with('/') => (None, *t, *o),
+        [h, t] if !h.starts_with('/') => (Some(*h), *t, ""),
+        [h, t, o] if !h.starts_with('/') => (Some(*h), *t, *o),
+        _ => return Ok(None),
+    };
+    if !target.starts_with('/') {
+        anyhow::bail!("invalid value {v:?} for -v: the container path {target:?} must be absolute");
+    }
+    if let Some(n) = name
+        && !wrun_runtime::volume::valid_name(n)
+    {
+        anyhow::bail!(
+            "invalid value {v:?} for -v: {n:?} includes invalid characters for a local volume \
+             name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed; a host path must be absolute"
+        );
+    }
+    let (mut read_only, mut nocopy) = (false, false);
+    for o in opts.split(',').filter(|o| !o.is_empty()) {
+        match o {
+            "ro" | "readonly" => read_only = true,
+            "rw" => read_only = false,
+            "nocopy" => nocopy = true,
+            "z" | "Z" | "rprivate" | "private" | "delegated" | "cached" | "consistent" => {}
+            other => anyhow::bail!("invalid value {v:?} for -v: unknown option {other:?}"),
+        }
+    }
+    Ok(Some(VolumeRequest {
+        name: name.map(str::to_string),
+        target: target.to_string(),
+        read_only,
+        nocopy,
+    }))
+}
+
+/// Removes anonymous volumes made for a container that was not created.
+fn remove_volumes(g: &Global, names: &[String]) {
+    if let Ok(volumes) = wrun_runtime::volume::Volumes::open(&g.root) {
+        for n in names {
+            let _ = volumes.remove(n, true);
+        }
+    }
+}
+
+/// `-v HOST:CONTAINER[:OPTIONS]` with an absolute HOST (created if
+/// missing, as Docker does for `-v`); volumes are [`volume_request`]s.
 fn parse_volume(v: &str) -> anyhow::Result<MountSpec> {
     let parts: Vec<&str> = v.split(':').collect();
     let (host, target, opts) = match parts.as_slice() {
@@ -412,10 +671,7 @@ fn parse_volume(v: &str) -> anyhow::Result<MountSpec> {
         _ => anyhow::bail!("invalid value {v:?} for -v: expected HOST:CONTAINER[:ro|rw]"),
     };
     if !host.starts_with('/') {
-        anyhow::bail!(
-            "invalid value {v:?} for -v: {host:?} is not an absolute host path \
-             (named volumes are not built yet)"
-        );
+        anyhow::bail!("invalid value {v:?} for -v: {host:?} is not an absolute host path");
     }
     if !target.starts_with('/') {
         anyhow::bail!("invalid value {v:?} for -v: the container path {target:?} must be absolute");
@@ -548,10 +804,14 @@ mod tests {
             .config()
             .unwrap_err();
         assert!(err.to_string().contains("--memory") && err.to_string().contains("10q"));
-        let err = parse(&["wrun", "run", "-v", "nosuch:/x", "busybox"])
+        let err = parse(&["wrun", "run", "-v", "no such:/x", "busybox"])
             .config()
             .unwrap_err();
-        assert!(err.to_string().contains("-v") && err.to_string().contains("nosuch:/x"));
+        assert!(err.to_string().contains("-v") && err.to_string().contains("no such:/x"));
+        let err = parse(&["wrun", "run", "-v", "data:rel", "busybox"])
+            .config()
+            .unwrap_err();
+        assert!(err.to_string().contains("data:rel"));
         let err = parse(&["wrun", "run", "--cpus", "99", "busybox"])
             .config()
             .unwrap_err();

@@ -393,10 +393,14 @@ impl NetworkManager {
         if name == DEFAULT_NETWORK || name == "host" || name == "none" {
             return Err(Error::Exists(name.to_string()));
         }
-        if let Some(subnet) = &opts.subnet {
-            check_host_routes(name, subnet.parse()?, None)?;
-        }
-        self.store.create(name, opts, false)
+        let avoid: Vec<Subnet> = match &opts.subnet {
+            Some(subnet) => {
+                check_host_routes(name, subnet.parse()?, None)?;
+                Vec::new()
+            }
+            None => link::host_routes()?.into_iter().map(|(r, _)| r).collect(),
+        };
+        self.store.create_avoiding(name, opts, false, &avoid)
     }
 
     /// The default network `bridge` (bridge `wrun0`), made on first use.
@@ -518,6 +522,25 @@ impl NetworkManager {
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+
+    /// Publishes container `id`'s IPv4 ports with DNAT to its address on
+    /// `endpoint` (the userspace proxy keeps the host ports bound and
+    /// serves what DNAT does not catch, such as IPv6).
+    pub fn publish_ports(
+        &self,
+        id: &str,
+        endpoint: &Endpoint,
+        ports: &[PortMapping],
+    ) -> Result<()> {
+        let net = self.get(&endpoint.network)?;
+        nat::publish(&self.store, id, &net.bridge, endpoint.ip, ports)
+    }
+
+    /// Removes what [`publish_ports`](Self::publish_ports) installed.
+    /// Idempotent.
+    pub fn unpublish_ports(&self, id: &str) -> Result<()> {
+        nat::unpublish(&self.store, id)
     }
 
     /// `network connect` of a running container whose namespace is `netns`.

@@ -10,10 +10,11 @@
 //! this is set-up, not a hot path.
 
 use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr};
 use std::process::{Command, Stdio};
 
 use super::store::Store;
-use super::{Error, Network, Result};
+use super::{Error, Network, PortMapping, Result};
 
 const TABLE: &str = "wrun";
 const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
@@ -134,14 +135,95 @@ pub fn ensure(store: &Store, net: &Network) -> Result<()> {
 
 /// Removes `network_id`'s rules, and the table when nothing else is in it.
 pub fn remove(store: &Store, network_id: &str) -> Result<()> {
+    remove_tagged(store, &tag(network_id))
+}
+
+/// The comment on a container's port rules.
+fn port_tag(container_id: &str) -> String {
+    format!("wrun:c:{}", &container_id[..12.min(container_id.len())])
+}
+
+/// The rules publishing a container's IPv4 ports with DNAT, as Docker
+/// without its userland proxy and Podman's netavark do: the kernel
+/// forwards the connection straight to the container's address, at the
+/// bridge's speed, instead of a proxy copying every byte twice.
+///
+/// `prerouting` catches connections arriving from outside and from other
+/// containers, `output` those made on the host itself (including to
+/// `127.0.0.1`, which `route_localnet` on the bridge lets leave loopback).
+/// Sources the container could not answer, loopback and the container
+/// itself (hairpin), are masqueraded to the bridge's address.
+fn port_script(container_id: &str, bridge: &str, ip: Ipv4Addr, ports: &[PortMapping]) -> String {
+    let tag = port_tag(container_id);
+    let mut s = format!(
+        "add table ip {TABLE}\n\
+         add chain ip {TABLE} prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}\n\
+         add chain ip {TABLE} output {{ type nat hook output priority -100; policy accept; }}\n\
+         add chain ip {TABLE} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}\n"
+    );
+    let mut any = false;
+    for p in ports {
+        let daddr = match p.host_ip {
+            IpAddr::V4(a) if a.is_unspecified() => "fib daddr type local".to_string(),
+            IpAddr::V4(a) => format!("ip daddr {a}"),
+            // IPv6 host addresses stay with the userspace proxy.
+            IpAddr::V6(_) => continue,
+        };
+        any = true;
+        let (proto, hp, cp) = (p.proto, p.host_port, p.container_port);
+        for chain in ["prerouting", "output"] {
+            s += &format!(
+                "add rule ip {TABLE} {chain} {daddr} {proto} dport {hp} dnat to {ip}:{cp} comment \"{tag}\"\n"
+            );
+        }
+    }
+    if !any {
+        return String::new();
+    }
+    s += &format!(
+        "add rule ip {TABLE} postrouting oifname \"{bridge}\" ip saddr 127.0.0.0/8 ip daddr {ip} masquerade comment \"{tag}\"\n\
+         add rule ip {TABLE} postrouting oifname \"{bridge}\" ip saddr {ip} ip daddr {ip} masquerade comment \"{tag}\"\n"
+    );
+    s
+}
+
+/// Installs the DNAT rules for a container's published IPv4 ports (see
+/// [`port_script`]) and lets `bridge` carry loopback-sourced packets.
+pub fn publish(
+    store: &Store,
+    container_id: &str,
+    bridge: &str,
+    ip: Ipv4Addr,
+    ports: &[PortMapping],
+) -> Result<()> {
+    let script = port_script(container_id, bridge, ip, ports);
+    if script.is_empty() {
+        return Ok(());
+    }
+    // Our own bridge only: without it the kernel drops a packet from
+    // 127.0.0.1 routed out of a non-loopback interface.
+    let knob = format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet");
+    std::fs::write(&knob, "1").map_err(Error::io(knob))?;
     let _lock = store.lock_nat()?;
-    let tag = tag(network_id);
+    nft(&["-f", "-"], Some(&script))?;
+    Ok(())
+}
+
+/// Removes a container's port rules (see [`publish`]). Idempotent.
+pub fn unpublish(store: &Store, container_id: &str) -> Result<()> {
+    remove_tagged(store, &port_tag(container_id))
+}
+
+/// Removes every rule commented `tag`, and the table when nothing else is
+/// in it.
+fn remove_tagged(store: &Store, tag: &str) -> Result<()> {
+    let _lock = store.lock_nat()?;
     let Some(rules) = rules()? else {
         return Ok(());
     };
     let (ours, others): (Vec<_>, Vec<_>) = rules
         .into_iter()
-        .partition(|r| r.comment.as_deref() == Some(tag.as_str()));
+        .partition(|r| r.comment.as_deref() == Some(tag));
     if others.is_empty() {
         nft(&["delete", "table", "ip", TABLE], None)?;
         return Ok(());
@@ -195,6 +277,54 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn published_ports_become_tagged_dnat_rules() {
+        let ports = vec![
+            "0.0.0.0:5000:5000".parse_mapping(),
+            "127.0.0.1:8080:80/udp".parse_mapping(),
+            "[::1]:9000:90".parse_mapping(),
+        ];
+        let s = port_script(
+            "abcdef0123456789",
+            "wr1",
+            "10.9.8.7".parse().unwrap(),
+            &ports,
+        );
+        for chain in ["prerouting", "output"] {
+            assert!(s.contains(&format!(
+                "add rule ip wrun {chain} fib daddr type local tcp dport 5000 dnat to 10.9.8.7:5000 comment \"wrun:c:abcdef012345\""
+            )), "{s}");
+            assert!(
+                s.contains(&format!(
+                    "add rule ip wrun {chain} ip daddr 127.0.0.1 udp dport 8080 dnat to 10.9.8.7:80"
+                )),
+                "{s}"
+            );
+        }
+        assert!(!s.contains("9000"), "IPv6 stays with the proxy: {s}");
+        assert!(s.contains("oifname \"wr1\" ip saddr 127.0.0.0/8 ip daddr 10.9.8.7 masquerade"));
+        for line in s.lines().filter(|l| l.starts_with("add rule")) {
+            assert!(line.ends_with("comment \"wrun:c:abcdef012345\""), "{line}");
+        }
+        let v6_only = vec!["[::1]:9000:90".parse_mapping()];
+        assert_eq!(
+            port_script("abc", "wr1", "10.9.8.7".parse().unwrap(), &v6_only),
+            ""
+        );
+    }
+
+    trait ParseMapping {
+        fn parse_mapping(self) -> PortMapping;
+    }
+
+    impl ParseMapping for &str {
+        fn parse_mapping(self) -> PortMapping {
+            let mut v = crate::network::parse_publish(self).unwrap();
+            assert_eq!(v.len(), 1);
+            v.remove(0)
+        }
     }
 
     #[test]

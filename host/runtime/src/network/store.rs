@@ -134,6 +134,19 @@ impl Store {
     }
 
     pub fn create(&self, name: &str, opts: CreateOptions, default: bool) -> Result<Network> {
+        self.create_avoiding(name, opts, default, &[])
+    }
+
+    /// [`create`](Self::create), where an automatic subnet also stays
+    /// clear of `avoid` (the host's routes: a LAN, another state root's
+    /// bridge).
+    pub fn create_avoiding(
+        &self,
+        name: &str,
+        opts: CreateOptions,
+        default: bool,
+        avoid: &[Subnet],
+    ) -> Result<Network> {
         let _lock = self.lock_global()?;
         let existing = self.list()?;
         if existing.iter().any(|n| n.name == name) {
@@ -141,7 +154,7 @@ impl Store {
         }
         let subnet = match &opts.subnet {
             Some(s) => s.parse::<Subnet>()?,
-            None => free_subnet(&existing)?,
+            None => free_subnet(&existing, avoid)?,
         };
         for other in &existing {
             if subnet.overlaps(other.subnet) {
@@ -232,14 +245,17 @@ impl Store {
     }
 }
 
-/// The first `10.89.N.0/24` (N = 0…255) that overlaps no network.
-fn free_subnet(existing: &[Network]) -> Result<Subnet> {
+/// The first `10.89.N.0/24` (N = 0…255) that overlaps no network and
+/// nothing in `avoid`.
+fn free_subnet(existing: &[Network], avoid: &[Subnet]) -> Result<Subnet> {
     (0..=255u8)
         .map(|n| Subnet {
             addr: Ipv4Addr::new(10, 89, n, 0),
             prefix: 24,
         })
-        .find(|s| existing.iter().all(|o| !s.overlaps(o.subnet)))
+        .find(|s| {
+            existing.iter().all(|o| !s.overlaps(o.subnet)) && avoid.iter().all(|a| !s.overlaps(*a))
+        })
         .ok_or_else(|| Error::InvalidSubnet {
             value: "10.89.0.0/16".into(),
             reason: "every /24 of the automatic pool is in use; pass --subnet".into(),
@@ -311,6 +327,11 @@ mod tests {
         let (_d, s) = store();
         s.create("a", opts("10.89.0.0/24"), false).unwrap();
         let b = s.create("b", CreateOptions::default(), false).unwrap();
+        let avoid = ["10.89.2.0/23".parse().unwrap()];
+        let c = s
+            .create_avoiding("c", CreateOptions::default(), false, &avoid)
+            .unwrap();
+        assert_eq!(c.subnet.to_string(), "10.89.4.0/24");
         assert_eq!(b.subnet.to_string(), "10.89.1.0/24");
         assert_eq!(b.gateway, Ipv4Addr::new(10, 89, 1, 1));
         assert!(b.bridge.starts_with("wrun-") && b.bridge.len() <= 15);
