@@ -959,3 +959,49 @@ fn docker_hub_names_come_from_a_configured_mirror() {
         "registries.json: registry-mirrors: \"127.0.0.1:1\" must start with http:// or https://",
     );
 }
+
+#[test]
+fn build_pulls_a_missing_base_image() {
+    if !require_root() {
+        return;
+    }
+    let Some(reg) = Registry::start(18606, None) else {
+        return;
+    };
+    let src = Client::new().with_busybox();
+    let base = format!("{}/base/busybox:1", reg.host());
+    ok(&src.run(&["tag", "busybox", &base]));
+    ok(&src.run(&["push", &base]));
+    let c = Client::new();
+    let ctx = c.root().join("ctx");
+    std::fs::create_dir(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!(
+            "FROM {base} AS first\nRUN echo built > /built\nFROM first\nCMD [\"cat\", \"/built\"]\n"
+        ),
+    )
+    .unwrap();
+    let out = c.run(&["build", "-t", "pulled-base:1", ctx.to_str().unwrap()]);
+    ok(&out);
+    assert!(
+        text(&out.stderr).contains("Pull complete"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(ok(&c.run(&["run", "--rm", "pulled-base:1"])), "built");
+    // --pull asks the registry again even though the base is here.
+    let out = c.run(&[
+        "build",
+        "--pull",
+        "-t",
+        "pulled-base:1",
+        ctx.to_str().unwrap(),
+    ]);
+    ok(&out);
+    assert!(
+        text(&out.stderr).contains("Image is up to date"),
+        "{}",
+        text(&out.stderr)
+    );
+}
