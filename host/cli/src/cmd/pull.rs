@@ -195,17 +195,17 @@ pub fn pull_build_bases(
             client_cache = Some(client(g)?);
         }
         let client = client_cache.as_ref().expect("set");
+        let present = store.lookup(base).is_ok();
         let tty = std::io::stderr().is_terminal();
-        pull_with_progress(
-            client,
-            store,
-            &r,
-            None,
-            false,
-            Box::new(std::io::stderr()),
-            tty,
-        )
-        .map_err(|e| ExitError::new(1, daemon_error(&e)))?;
+        let stderr = Box::new(std::io::stderr());
+        match pull_with_progress(client, store, &r, None, false, stderr, tty) {
+            Ok(_) => {}
+            // `--pull` of a base that is here: the build must not go on silently.
+            Err(e) if present => return Err(ExitError::new(1, daemon_error(&e)).into()),
+            // A missing base: say why the pull failed; the builder then names
+            // the FROM line it cannot resolve.
+            Err(e) => eprintln!("wrun: {}", daemon_error(&e)),
+        }
     }
     Ok(())
 }
