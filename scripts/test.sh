@@ -15,6 +15,7 @@
 #                          debian-bookworm-slim.tar, python-3.11-slim.tar,
 #                          each with NAME.changes (the `--change` lines for
 #                          `wrun import`, one a line). Default /var/cache/wrun.
+#   WRUN_OFFLINE=1         wrun contacts only loopback registries
 #   WRUN_TEST_TARGET_DIR   cargo's target directory (absolute); release
 #                          binaries are in $WRUN_TEST_TARGET_DIR/release.
 # Integration tests of the `wrun` package use CARGO_BIN_EXE_wrun; `wrun`
@@ -32,6 +33,8 @@ log() { printf '%s%s:%s %s\n' "$bold" test "$plain" "$*" >&2; }
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 export WRUN_TEST_IMAGES="${WRUN_TEST_IMAGES:-${WRUN_IMAGE_CACHE:-/var/cache/wrun}}"
 export WRUN_IMAGE_CACHE="$WRUN_TEST_IMAGES"
+# Only loopback registries: a test that names a missing image must not reach Docker Hub.
+export WRUN_OFFLINE=1
 target="${CARGO_TARGET_DIR:-$repo/target}"
 mkdir -p "$target"
 WRUN_TEST_TARGET_DIR="$(cd "$target" && pwd)"

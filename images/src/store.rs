@@ -883,6 +883,13 @@ impl<'s> Txn<'s> {
             let manifest_digest = self.put_blob(&manifest)?;
             planned.push((config_digest, manifest_digest, manifest.len() as u64));
         }
+        // wrun's manifests name uncompressed layer blobs; a layer that came
+        // from a registry is stored compressed: make its tar once.
+        for img in &images {
+            for l in &img.layers {
+                self.materialize_uncompressed(&l.diff_id)?;
+            }
+        }
         self.move_into_place()?;
         // Layers the transaction skipped because the store had them may have
         // been deleted since by another process's rmi.
@@ -934,6 +941,43 @@ impl Txn<'_> {
         } else {
             self.staged.push((tmp, dest));
         }
+    }
+
+    /// Stages the uncompressed blob of layer `diff_id` when the store has
+    /// it only compressed (pulled from a registry), decompressing and
+    /// verifying it. Nothing to do when the tar blob exists or no image
+    /// holds the layer (the caller's own check reports that).
+    fn materialize_uncompressed(&mut self, diff_id: &str) -> Result<()> {
+        let dest = self.store.blob_path(diff_id)?;
+        if self.staged_or_present(&dest) {
+            return Ok(());
+        }
+        let source = self.store.images()?.into_iter().find_map(|img| {
+            img.layers.into_iter().find(|l| {
+                l.diff_id == diff_id
+                    && l.digest != diff_id
+                    && self.store.blob_path(&l.digest).is_ok_and(|p| p.exists())
+            })
+        });
+        let Some(src) = source else { return Ok(()) };
+        let path = self.store.blob_path(&src.digest)?;
+        let f = fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+        let mut t = TempBlob::create(&self.store.blobs_dir())?;
+        let ((), got, _) = blob::hash_pipeline(f, Some(&mut t), |r| {
+            io::copy(r, &mut io::sink())
+                .map(drop)
+                .map_err(|e| Error::io(&path, e))
+        })?;
+        if got != diff_id {
+            return Err(Error::DigestMismatch {
+                what: format!("layer {}", src.digest),
+                expected: diff_id.to_owned(),
+                actual: got,
+            });
+        }
+        t.finish()?;
+        self.staged.push((t.into_path(), dest));
+        Ok(())
     }
 
     /// Commits an image whose manifest is kept byte for byte as a registry

@@ -30,7 +30,7 @@ pub struct BuildArgs {
     /// Do not use cache when building the image
     #[arg(long)]
     pub no_cache: bool,
-    /// Always attempt to pull a newer version of the image (no registry client yet: the local image is used)
+    /// Always attempt to pull a newer version of the image
     #[arg(long)]
     pub pull: bool,
     /// Set the target build stage to build
@@ -142,9 +142,9 @@ impl BuildArgs {
             };
             (text, name, Some(ctx))
         };
-        if self.pull && !self.quiet {
-            eprintln!("wrun: --pull: no registry client yet, using the local base images");
-        }
+        // Base images missing from the store are pulled first, and every
+        // one with --pull, as docker build does.
+        crate::cmd::pull::pull_build_bases(&open_store(g)?, &dockerfile, self.pull, g)?;
         let opts = BuildOptions {
             dockerfile,
             dockerfile_name: name,
