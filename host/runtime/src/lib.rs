@@ -33,6 +33,7 @@ mod error;
 pub mod exec;
 pub mod ids;
 pub mod inspect;
+pub mod isolation;
 pub mod launch;
 pub mod logs;
 pub mod manage;

@@ -38,9 +38,19 @@ pub struct Record {
     /// `ip:port` (IPv6 in brackets) for socket calls with an address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
-    /// Open flags, mode, socket family/type: what the policy was given.
+    /// Open flags (or `AT_*` flags; the family for socket): what the
+    /// policy was given.
     #[serde(default)]
     pub flags: u32,
+    /// The mode given to create/mkdir/mknod/chmod.
+    #[serde(default)]
+    pub mode: u32,
+    /// The caller's effective uid and gid.
+    #[serde(default)]
+    pub uid: u32,
+    /// The caller's effective gid.
+    #[serde(default)]
+    pub gid: u32,
     /// `allow` or `deny`.
     pub decision: String,
     /// The errno the call returned (0 on success).
@@ -186,6 +196,9 @@ mod tests {
             path2: None,
             address: None,
             flags: 0,
+            mode: 0,
+            uid: 0,
+            gid: 0,
             decision: "deny".into(),
             errno: 13,
             reason: None,

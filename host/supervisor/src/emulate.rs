@@ -61,6 +61,9 @@ pub(crate) struct AuditInfo {
     pub path2: Option<String>,
     pub address: Option<String>,
     pub flags: u32,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
     pub allowed: bool,
     pub reason: Option<String>,
 }
@@ -317,6 +320,9 @@ impl Call<'_, '_> {
                 }),
             path2: (!req.path2.is_empty()).then(|| String::from_utf8_lossy(req.path2).into_owned()),
             address: req.socket_addr().map(|a| a.to_string()),
+            mode: req.mode,
+            uid: req.uid,
+            gid: req.gid,
             flags: if req.op == Op::Socket {
                 req.family as u32
             } else {

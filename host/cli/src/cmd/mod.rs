@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use crate::global::Global;
 
 pub mod attach;
+pub mod audit;
 pub mod container;
 mod container_common;
 pub mod cp;
@@ -20,6 +21,7 @@ pub mod load;
 pub mod logs;
 pub mod monitor;
 pub mod network;
+pub mod policy;
 pub mod port;
 pub mod ps;
 pub mod rename;
@@ -104,6 +106,11 @@ pub enum Command {
     Network(network::NetworkCommand),
     /// List port mappings or a specific mapping for the container
     Port(port::PortArgs),
+    /// Show the policy decisions of a container (--isolation wasm)
+    Audit(audit::AuditArgs),
+    /// Manage policies: list, check, replay an audit log, generate one
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
     /// The process that owns a detached container (started by wrun itself)
     #[command(hide = true)]
     ContainerMonitor(monitor::MonitorArgs),
@@ -158,6 +165,8 @@ impl Cli {
             Command::Container(a) => a.execute(g),
             Command::Network(a) => a.execute(g),
             Command::Port(a) => a.execute(g),
+            Command::Audit(a) => a.execute(g),
+            Command::Policy(a) => a.execute(g),
             Command::ContainerMonitor(a) => a.execute(g),
         }
     }
