@@ -11,8 +11,9 @@
 //!   with even if the file changes.
 //! * `process` runs the command as a plain process in the image's root
 //!   filesystem, as the baseline of benchmarks: no PID, network, IPC or UTS
-//!   namespace, no seccomp filter, no capability drop — only a mount
-//!   namespace for the root filesystem. It isolates nothing.
+//!   namespace, no seccomp filter, no masked paths — only a mount namespace
+//!   for the root filesystem (and the usual user, capability set and
+//!   cgroup). It isolates next to nothing.
 
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
@@ -253,6 +254,10 @@ pub fn annotate(
         ann.insert(TRAP_ANNOTATION.into(), trap.join(","));
     }
     spec.set_annotations(Some(ann));
+    if isolation == Isolation::Process {
+        // The host's UTS namespace: its hostname stays.
+        spec.set_hostname(None);
+    }
     if isolation == Isolation::Process
         && let Some(linux) = spec.linux_mut()
     {
