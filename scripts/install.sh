@@ -33,6 +33,7 @@ readonly PACKAGES=(
     crun runc podman skopeo buildah docker-registry      # peers in benches, interop tests
     hyperfine                                            # ad-hoc timing next to benches/
     shellcheck                                           # test.sh lints the scripts
+    clang lld                                            # policies/*.c to wasm32 (policy examples)
 )
 
 if [[ -t 2 ]]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
