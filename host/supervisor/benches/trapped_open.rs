@@ -52,8 +52,11 @@ fn connect_close(port: u16) {
 /// request: filters cannot be removed and a chain holds one listener, so
 /// each scenario gets a thread of its own.
 struct Scenario {
-    run: mpsc::Sender<(u64, fn(u16), mpsc::Sender<Duration>)>,
+    run: mpsc::Sender<Job>,
 }
+
+/// Run a function this many times and send back how long it took.
+type Job = (u64, fn(u16), mpsc::Sender<Duration>);
 
 impl Scenario {
     fn new(
@@ -62,7 +65,7 @@ impl Scenario {
         supervisor: mpsc::Sender<(OwnedFd, SupMode)>,
         port: u16,
     ) -> Scenario {
-        let (tx, rx) = mpsc::channel::<(u64, fn(u16), mpsc::Sender<Duration>)>();
+        let (tx, rx) = mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = mpsc::channel();
         std::thread::spawn(move || {
             nix::sys::prctl::set_no_new_privs().unwrap();
