@@ -15,6 +15,7 @@
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::OwnedFd;
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use nix::fcntl::{OFlag, open};
@@ -32,7 +33,7 @@ const ALLOW_ALL: &str = r#"(module
   (func (export "wrun_interest") (result i64) (i64.const 0x1_0004_0006))
   (func (export "decide") (param i32 i32) (result i64) (i64.const 0)))"#;
 
-fn open_close() {
+fn open_close(_port: u16) {
     let fd = open(
         "/etc/hostname",
         OFlag::O_RDONLY | OFlag::O_CLOEXEC,
@@ -46,20 +47,60 @@ fn connect_close(port: u16) {
     drop(TcpStream::connect(("127.0.0.1", port)).unwrap());
 }
 
-/// Installs a trap filter for `calls` on this thread; with `supervise`,
-/// hands the listener to `spawner` (an unfiltered thread) to supervise.
-fn trap(calls: &[&str], spawner: &mpsc::Sender<(OwnedFd, SupMode)>, mode: Option<SupMode>) {
-    let prog = wrun_sys::seccomp::compile(&wrun_sys::seccomp::trap_table(calls)).unwrap();
-    let flags = if mode.is_some() {
-        wrun_sys::seccomp::flags::NEW_LISTENER
-    } else {
-        0
-    };
-    let listener = wrun_sys::seccomp::install(&prog, flags).unwrap();
-    if let (Some(l), Some(m)) = (listener, mode) {
-        spawner.send((l, m)).unwrap();
-        // Let the workers come up before measuring.
-        std::thread::sleep(std::time::Duration::from_millis(200));
+/// A thread made before any filter exists, which installs its own filter
+/// (and hands the listener to the supervisor) and then runs timed loops on
+/// request: filters cannot be removed and a chain holds one listener, so
+/// each scenario gets a thread of its own.
+struct Scenario {
+    run: mpsc::Sender<Job>,
+}
+
+/// Run a function this many times and send back how long it took.
+type Job = (u64, fn(u16), mpsc::Sender<Duration>);
+
+impl Scenario {
+    fn new(
+        calls: &'static [&'static str],
+        mode: Option<SupMode>,
+        supervisor: mpsc::Sender<(OwnedFd, SupMode)>,
+        port: u16,
+    ) -> Scenario {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            nix::sys::prctl::set_no_new_privs().unwrap();
+            if !calls.is_empty() {
+                let prog =
+                    wrun_sys::seccomp::compile(&wrun_sys::seccomp::trap_table(calls)).unwrap();
+                let flags = if mode.is_some() {
+                    wrun_sys::seccomp::flags::NEW_LISTENER
+                } else {
+                    0
+                };
+                let listener = wrun_sys::seccomp::install(&prog, flags).unwrap();
+                if let (Some(l), Some(m)) = (listener, mode) {
+                    supervisor.send((l, m)).unwrap();
+                    // Let the workers come up before measuring.
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+            ready_tx.send(()).unwrap();
+            for (iters, f, done) in rx {
+                let t = Instant::now();
+                for _ in 0..iters {
+                    f(port);
+                }
+                done.send(t.elapsed()).unwrap();
+            }
+        });
+        ready_rx.recv().unwrap();
+        Scenario { run: tx }
+    }
+
+    fn time(&self, iters: u64, f: fn(u16)) -> Duration {
+        let (tx, rx) = mpsc::channel();
+        self.run.send((iters, f, tx)).unwrap();
+        rx.recv().unwrap()
     }
 }
 
@@ -99,30 +140,31 @@ fn bench(c: &mut Criterion) {
             );
         }
     });
-    nix::sys::prctl::set_no_new_privs().unwrap();
+    const OPENS: &[&str] = &["open", "openat", "openat2", "creat", "connect"];
+    let native = Scenario::new(&[], None, tx.clone(), port);
+    let untrapped = Scenario::new(&["mknodat"], None, tx.clone(), port);
+    let emulated = Scenario::new(OPENS, Some(SupMode::Emulate), tx.clone(), port);
+    let naive = Scenario::new(OPENS, Some(SupMode::Naive), tx.clone(), port);
 
     let mut g = c.benchmark_group("policy-layer");
-    g.bench_function("openat+close native", |b| b.iter(open_close));
-    g.bench_function("connect loopback native", |b| {
-        b.iter(|| connect_close(port))
+    g.bench_function("openat+close native", |b| {
+        b.iter_custom(|n| native.time(n, open_close))
     });
-    trap(&["mknodat"], &tx, None);
     g.bench_function("openat+close, filter present, not trapped", |b| {
-        b.iter(open_close)
+        b.iter_custom(|n| untrapped.time(n, open_close))
     });
-    trap(
-        &["open", "openat", "openat2", "creat", "connect"],
-        &tx,
-        Some(SupMode::Emulate),
-    );
     g.bench_function("openat+close trapped, wasm decision, emulated", |b| {
-        b.iter(open_close)
+        b.iter_custom(|n| emulated.time(n, open_close))
+    });
+    g.bench_function("openat+close trapped, CONTINUE", |b| {
+        b.iter_custom(|n| naive.time(n, open_close))
+    });
+    g.bench_function("connect loopback native", |b| {
+        b.iter_custom(|n| native.time(n, connect_close))
     });
     g.bench_function("connect loopback trapped, emulated (pidfd_getfd)", |b| {
-        b.iter(|| connect_close(port))
+        b.iter_custom(|n| emulated.time(n, connect_close))
     });
-    trap(&["openat"], &tx, Some(SupMode::Naive));
-    g.bench_function("openat+close trapped, CONTINUE", |b| b.iter(open_close));
     g.finish();
 }
 
