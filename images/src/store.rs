@@ -741,6 +741,10 @@ fn set_name(entries: &mut Vec<Entry>, name: &str, manifest: &str, size: u64, id:
 pub(crate) struct AddedLayer {
     pub diff_id: String,
     pub size: u64,
+    /// The blob the manifest names: the uncompressed tar (`diff_id`) for
+    /// layers wrun stored, a registry's compressed blob for pulled ones.
+    pub digest: String,
+    pub media_type: String,
 }
 
 /// An image ready to be committed: its config bytes and layers.
@@ -842,7 +846,12 @@ impl<'s> Txn<'s> {
                 self.staged.push((g.take(), dest));
             }
         }
-        Ok(AddedLayer { diff_id, size })
+        Ok(AddedLayer {
+            digest: diff_id.clone(),
+            media_type: MEDIA_LAYER_TAR.into(),
+            diff_id,
+            size,
+        })
     }
 
     /// Renames every staged blob and layer into place (under the lock).
@@ -895,10 +904,10 @@ impl<'s> Txn<'s> {
         // been deleted since by another process's rmi.
         for img in &images {
             for l in &img.layers {
-                let p = self.store.blob_path(&l.diff_id)?;
+                let p = self.store.blob_path(&l.digest)?;
                 if !p.exists() {
                     return Err(Error::format(
-                        &l.diff_id,
+                        &l.digest,
                         "layer removed by a concurrent rmi or prune; retry",
                     ));
                 }
@@ -1082,6 +1091,8 @@ impl Store {
                 .map(|l| AddedLayer {
                     diff_id: l.diff_id.clone(),
                     size: l.size,
+                    digest: l.digest.clone(),
+                    media_type: l.media_type.clone(),
                 })
                 .collect(),
             names: full,
@@ -1115,9 +1126,9 @@ pub(crate) fn build_manifest(
     let mut ls = Vec::new();
     for l in layers {
         ls.push(Descriptor::new(
-            MediaType::ImageLayer,
+            MediaType::from(l.media_type.as_str()),
             l.size,
-            dg(&l.diff_id)?,
+            dg(&l.digest)?,
         ));
     }
     let m = ImageManifestBuilder::default()

@@ -1005,3 +1005,73 @@ fn build_pulls_a_missing_base_image() {
         text(&out.stderr)
     );
 }
+
+/// `docker build` pulls a base it lacks, and `--pull` pulls it again: the
+/// builder asks the registry client (port 18750, the lecture tests' range).
+#[test]
+fn build_pulls_a_missing_base_and_pull_pulls_it_again() {
+    if !require_root() {
+        return;
+    }
+    let Some(reg) = Registry::start(18750, None) else {
+        return;
+    };
+    let src = Client::new().with_busybox();
+    let base = format!("{}/busybox:1", reg.host());
+    ok(&src.run(&["tag", "busybox", &base]));
+    ok(&src.run(&["push", &base]));
+
+    let dst = Client::new();
+    assert_eq!(dst.image_ids(), "", "the store starts empty");
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("FROM {base}\nRUN echo built > /built\nCMD [\"cat\", \"/built\"]\n"),
+    )
+    .unwrap();
+    let dir = ctx.path().to_str().unwrap();
+    let out = dst.run(&["build", "-t", "pulled-base", dir]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("1: Pulling from busybox"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("Status: Downloaded newer image for {base}")),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("Successfully tagged pulled-base:latest"),
+        "{stdout}"
+    );
+    assert_eq!(ok(&dst.run(&["run", "--rm", "pulled-base"])), "built");
+    // The built image keeps the base's compressed layer: it pushes and
+    // pulls back whole.
+    let built = format!("{}/pulled-base:1", reg.host());
+    ok(&dst.run(&["tag", "pulled-base", &built]));
+    ok(&dst.run(&["push", &built]));
+    let third = Client::new();
+    ok(&third.run(&["pull", &built]));
+    assert_eq!(ok(&third.run(&["run", "--rm", &built])), "built");
+
+    // --pull asks the registry again even though the base is here.
+    let out = dst.run(&["build", "--pull", "-t", "pulled-base", dir]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("Status: Image is up to date for {base}")),
+        "{stderr}"
+    );
+
+    // A base no registry has: the build fails on the FROM line.
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("FROM {}/nosuch:1\n", reg.host()),
+    )
+    .unwrap();
+    fails_with(
+        &dst.run(&["build", dir]),
+        &format!(
+            "Dockerfile:1: FROM {}/nosuch:1: Error response from daemon",
+            reg.host()
+        ),
+    );
+}

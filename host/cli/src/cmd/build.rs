@@ -8,10 +8,12 @@ use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use wrun_images::build::{BuildError, BuildOptions, Builder, Progress};
+use wrun_images::build::{BaseFetcher, BuildError, BuildOptions, Builder, Progress};
+use wrun_images::{Reference, Store};
 use wrun_runtime::build_run::{BuildRunner, Interrupt, build_network};
 
 use crate::cmd::images::open_store;
+use crate::cmd::pull::{client, daemon_error, pull_with_progress};
 use crate::cmd::run::open_runtime;
 use crate::exit::ExitError;
 use crate::global::Global;
@@ -142,9 +144,6 @@ impl BuildArgs {
             };
             (text, name, Some(ctx))
         };
-        // Base images missing from the store are pulled first, and every
-        // one with --pull, as docker build does.
-        crate::cmd::pull::pull_build_bases(&open_store(g)?, &dockerfile, self.pull, g)?;
         let opts = BuildOptions {
             dockerfile,
             dockerfile_name: name,
@@ -164,6 +163,7 @@ impl BuildArgs {
                 .collect::<anyhow::Result<_>>()?,
             network: self.network.clone(),
             explain_cache: self.explain_cache,
+            pull: self.pull,
         };
         let store = open_store(g)?;
         let runtime = open_runtime(g)?;
@@ -172,7 +172,12 @@ impl BuildArgs {
             quiet: self.quiet,
             at_line_start: true,
         };
-        let result = Builder::new(&store, &mut runner, &mut printer, opts).and_then(|b| b.build());
+        let mut puller = RegistryBases {
+            g,
+            quiet: self.quiet,
+        };
+        let result = Builder::new(&store, &mut runner, &mut printer, opts)
+            .and_then(|b| b.with_base_fetcher(&mut puller).build());
         let built = match result {
             Ok(b) => b,
             Err(e @ BuildError::RunFailed { code, .. }) => {
@@ -188,6 +193,33 @@ impl BuildArgs {
             println!("{}", built.id);
         }
         Ok(0)
+    }
+}
+
+/// Base images come from the registry, as with `docker build`: a missing
+/// base is pulled (`Unable to find image …` and the pull's progress on
+/// standard error), and with `--pull` every base is pulled again.
+struct RegistryBases<'g> {
+    g: &'g Global,
+    quiet: bool,
+}
+
+impl BaseFetcher for RegistryBases<'_> {
+    fn fetch(&mut self, store: &Store, reference: &str) -> Result<(), String> {
+        let r = Reference::parse(reference).map_err(|e| e.to_string())?;
+        let client = client(self.g).map_err(|e| e.to_string())?;
+        let tty = std::io::stderr().is_terminal();
+        pull_with_progress(
+            &client,
+            store,
+            &r,
+            None,
+            self.quiet,
+            Box::new(std::io::stderr()),
+            tty,
+        )
+        .map(|_| ())
+        .map_err(|e| daemon_error(&e))
     }
 }
 

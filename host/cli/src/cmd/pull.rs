@@ -164,52 +164,6 @@ pub fn ensure_image(store: &Store, reference: &str, g: &Global) -> anyhow::Resul
     }
 }
 
-/// Pulls the base images a Dockerfile names (`FROM`): those missing from
-/// the store, or all of them with `always` (`build --pull`). Bases that
-/// are `scratch`, an earlier stage or use a variable are left to the
-/// builder. Progress goes to standard error.
-pub fn pull_build_bases(
-    store: &Store,
-    dockerfile: &str,
-    always: bool,
-    g: &Global,
-) -> anyhow::Result<()> {
-    let Ok(df) = wrun_images::dockerfile::instructions::Dockerfile::parse(dockerfile) else {
-        return Ok(()); // the builder reports the syntax error with its line
-    };
-    let stages: Vec<String> = df.stages.iter().filter_map(|s| s.name.clone()).collect();
-    let mut client_cache = None;
-    for s in &df.stages {
-        let base = s.base.as_str();
-        if base.eq_ignore_ascii_case("scratch")
-            || base.contains('$')
-            || stages.iter().any(|n| n.eq_ignore_ascii_case(base))
-            || (!always && store.lookup(base).is_ok())
-        {
-            continue;
-        }
-        let Ok(r) = Reference::parse(base) else {
-            continue;
-        };
-        if client_cache.is_none() {
-            client_cache = Some(client(g)?);
-        }
-        let client = client_cache.as_ref().expect("set");
-        let present = store.lookup(base).is_ok();
-        let tty = std::io::stderr().is_terminal();
-        let stderr = Box::new(std::io::stderr());
-        match pull_with_progress(client, store, &r, None, false, stderr, tty) {
-            Ok(_) => {}
-            // `--pull` of a base that is here: the build must not go on silently.
-            Err(e) if present => return Err(ExitError::new(1, daemon_error(&e)).into()),
-            // A missing base: say why the pull failed; the builder then names
-            // the FROM line it cannot resolve.
-            Err(e) => eprintln!("wrun: {}", daemon_error(&e)),
-        }
-    }
-    Ok(())
-}
-
 /// Draws pull progress: a line per layer.
 struct Renderer {
     out: Box<dyn Write + Send>,
