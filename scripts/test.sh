@@ -5,7 +5,7 @@
 # tarballs (scripts/make-base-images.sh --no-import, cached).
 #
 # Steps: shellcheck, cargo fmt --check, cargo clippy -D warnings,
-# cargo build --release, cargo test --workspace, cargo bench --no-run.
+# cargo build --release, cargo test --workspace --no-fail-fast (every failure shown), cargo bench --no-run.
 # Every step runs even if an earlier one failed; the summary lists each with
 # its time, and the exit status is non-zero if any failed.
 #
@@ -79,7 +79,7 @@ step shellcheck shellcheck -x scripts/*.sh .ci/run
 step fmt cargo fmt --all -- --check
 step clippy cargo clippy --workspace --all-targets -- -D warnings
 step build cargo build --release --workspace
-step test cargo test --workspace
+step test cargo test --workspace --no-fail-fast
 step bench-build cargo bench --workspace --no-run
 summary
 log "finished in $((SECONDS - t0)) s"

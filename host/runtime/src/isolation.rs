@@ -18,7 +18,8 @@
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use wrun_policy::{Builtin, Policy, PolicyEngine};
@@ -345,16 +346,48 @@ pub fn serve(container_dir: &Path, policy: Policy, choice: &PolicyChoice) -> Res
                         continue;
                     }
                 };
-                // Workers end by themselves when their processes are gone.
-                if let Err(e) = wrun_supervisor::Supervisor::start(seccomp, config.clone()) {
+                // Workers end by themselves when their processes are gone;
+                // the monitor joins them before it exits (`drain`).
+                match wrun_supervisor::Supervisor::start(seccomp, config.clone()) {
+                    Ok(s) => RUNNING.lock().unwrap_or_else(|p| p.into_inner()).push(s),
                     // The listener is closed here: the kernel fails every
                     // trapped call from now on (the container never hangs).
-                    tracing::error!("starting the supervisor: {e}");
+                    Err(e) => tracing::error!("starting the supervisor: {e}"),
                 }
             }
         })
         .map_err(Error::io("supervisor thread"))?;
     Ok(())
+}
+
+/// The supervisors this monitor started, joined by [`drain`].
+static RUNNING: Mutex<Vec<wrun_supervisor::Supervisor>> = Mutex::new(Vec::new());
+
+/// How long [`drain`] waits for workers still finishing a call.
+const DRAIN_LIMIT: Duration = Duration::from_secs(5);
+
+/// Waits (at most [`DRAIN_LIMIT`]) for the supervisors of a container whose
+/// processes have exited, so that a worker that has answered a call but
+/// not yet written its audit record is not cut off by the monitor's exit:
+/// the audit trail must have every decision. Returns at once when nothing
+/// is supervised.
+pub fn drain() {
+    let running: Vec<_> = std::mem::take(&mut *RUNNING.lock().unwrap_or_else(|p| p.into_inner()));
+    if running.is_empty() {
+        return;
+    }
+    let (done, finished) = std::sync::mpsc::channel();
+    let joiner = std::thread::Builder::new()
+        .name("wrun-supervisor-join".into())
+        .spawn(move || {
+            for s in running {
+                s.join();
+            }
+            let _ = done.send(());
+        });
+    if joiner.is_ok() && finished.recv_timeout(DRAIN_LIMIT).is_err() {
+        tracing::warn!("supervisor workers still busy after {DRAIN_LIMIT:?}; leaving them");
+    }
 }
 
 /// A connection to the container's supervisor socket, to hand to a shim as

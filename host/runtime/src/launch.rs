@@ -522,6 +522,9 @@ impl Runtime {
     /// Records an exit: the cgroup goes, the state says exited with `code`.
     pub(crate) fn after_exit(&self, state: &mut ContainerState, code: i32) -> Result<()> {
         let t0 = std::time::Instant::now();
+        // Every decision of the policy is in the audit log before the
+        // container is reported exited.
+        crate::isolation::drain();
         self.release_network(state);
         let removed = cgroup::remove_dirs(&state.cgroups);
         tracing::debug!(elapsed = ?t0.elapsed(), "cgroup removed");
