@@ -266,12 +266,20 @@ impl Subject {
                 c.arg("--root")
                     .arg(root)
                     .args(["run", "--rm", "--name", &name]);
-                c.args(["-p", &format!("127.0.0.1:{port}:{INNER_PORT}")]);
+                // `process` shares the host's network: nothing to publish,
+                // the server listens on the host's port itself.
+                let host_network = *isolation == "process";
+                let listen = if host_network {
+                    port.to_string()
+                } else {
+                    c.args(["-p", &format!("127.0.0.1:{port}:{INNER_PORT}")]);
+                    INNER_PORT.to_string()
+                };
                 c.args(["--isolation", isolation]);
                 if let Some(p) = policy {
                     c.args(["--policy", p]);
                 }
-                c.args([image.as_str(), WORKLOAD_PATH, "http", INNER_PORT]);
+                c.args([image.as_str(), WORKLOAD_PATH, "http", &listen]);
                 let mut stop = Command::new(wrun);
                 stop.arg("--root").arg(root).args(["rm", "-f", &name]);
                 (c, Some(stop))
@@ -449,9 +457,13 @@ impl Prepared {
                         policy,
                         image: "wrun-bench:latest".into(),
                     },
-                    format!(
-                        "`wrun run --rm --network none --isolation {isolation}{policy_flag} wrun-bench CMD` (HTTP: `-p` instead of `--network none`)"
-                    ),
+                    if isolation == "process" {
+                        "`wrun run --rm --network none --isolation process wrun-bench CMD` (`process` keeps the host's network, so HTTP listens on the host port itself, without `-p`)".to_string()
+                    } else {
+                        format!(
+                            "`wrun run --rm --network none --isolation {isolation}{policy_flag} wrun-bench CMD` (HTTP: `-p` instead of `--network none`)"
+                        )
+                    },
                 ))
             }
             "runc" | "runsc" => {
