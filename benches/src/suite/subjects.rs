@@ -615,34 +615,8 @@ impl Prepared {
     fn podman(&mut self) -> Result<Subject, String> {
         let podman = which("podman").ok_or_else(|| not_installed("podman"))?;
         let dir = self.work.path.clone();
-        let conf = dir.join("containers.conf");
-        // This host's hard RLIMIT_NOFILE is below podman's default 1048576.
-        fs::write(
-            &conf,
-            "[containers]\ndefault_ulimits = [\"nofile=20000:20000\",\"nproc=32768:32768\"]\n",
-        )
-        .map_err(|e| format!("write containers.conf: {e}"))?;
-        let runtime = if which("runc").is_some() {
-            "runc"
-        } else {
-            "crun"
-        };
-        let base = vec![
-            os(&podman),
-            os("--root"),
-            os(dir.join("podman-root")),
-            os("--runroot"),
-            os(dir.join("podman-runroot")),
-            os("--tmpdir"),
-            os(dir.join("podman-tmp")),
-            os("--runtime"),
-            os(runtime),
-            os("--cgroup-manager"),
-            os("cgroupfs"),
-            os("--events-backend"),
-            os("file"),
-        ];
-        let env = vec![(os("CONTAINERS_CONF"), os(&conf))];
+        let crate::PodmanInvocation { base, env, runtime } =
+            crate::podman_invocation(&podman, &dir)?;
         self.work.podman = Some(base.clone());
         let image = "localhost/wrun-bench:latest".to_string();
         let mut import = Command::new(&base[0]);
