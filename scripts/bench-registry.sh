@@ -10,7 +10,8 @@
 # with its store removed first. Push: the image stored uncompressed (as
 # `wrun import`/`load` keep it) to a new repository each run, so every blob
 # is compressed and uploaded: wrun from its store (its digest cache
-# cleared), skopeo from the same image saved as a docker-archive.
+# cleared), skopeo from the same image saved as a docker-archive (its blob
+# info cache empty).
 set -euo pipefail
 
 runs="${1:-5}"
@@ -37,17 +38,27 @@ echo 0 >"$work/n"
 
 echo "== pull $name into a fresh store, until runnable"
 hyperfine --runs "$runs" --export-markdown "$work/pull.md" \
-    --prepare "rm -rf $work/w $work/p $work/prun; mkdir -p $work/w" \
+    --prepare "rm -rf $work/w $work/p $work/prun; mkdir -p $work/w; sync" \
     -n "wrun pull" "$wrun --root $work/w pull -q $name" \
     -n "podman pull" "podman --root $work/p --runroot $work/prun pull -q --tls-verify=false $name"
 "$wrun" --root "$work/w" run --rm "$name" python3 -c 'print("runnable")'
 
 echo "== push python:3.11-slim (uncompressed in the store) to a new repository"
-push_wrun="n=\$(cat $work/n); echo \$((n+1)) >$work/n; rm -rf $src/images/distribution; \
-$wrun --root $src tag python:3.11-slim 127.0.0.1:$port/w\$n:1 && $wrun --root $src push -q 127.0.0.1:$port/w\$n:1"
-push_skopeo="n=\$(cat $work/n); echo \$((n+1)) >$work/n; \
-skopeo copy -q --dest-tls-verify=false docker-archive:$work/python.tar docker://127.0.0.1:$port/s\$n:1"
-hyperfine --runs "$runs" --export-markdown "$work/push.md" \
-    -n "wrun push" "bash -c '$push_wrun'" \
-    -n "skopeo copy" "bash -c '$push_skopeo'"
+cat >"$work/push-wrun.sh" <<SH
+n=\$(cat $work/n); echo \$((n+1)) >$work/n
+rm -rf $src/images/distribution
+$wrun --root $src tag python:3.11-slim 127.0.0.1:$port/w\$n:1
+$wrun --root $src push -q 127.0.0.1:$port/w\$n:1 >/dev/null
+SH
+# skopeo remembers compressed digests in /var/lib/containers/cache and would
+# mount instead of compressing: each run gets an empty cache of its own.
+cat >"$work/push-skopeo.sh" <<SH
+n=\$(cat $work/n); echo \$((n+1)) >$work/n
+mount -t tmpfs none /var/lib/containers/cache
+skopeo copy -q --dest-tls-verify=false docker-archive:$work/python.tar docker://127.0.0.1:$port/s\$n:1
+SH
+mkdir -p /var/lib/containers/cache
+hyperfine --runs "$runs" --export-markdown "$work/push.md" --prepare sync \
+    -n "wrun push" "bash $work/push-wrun.sh" \
+    -n "skopeo copy" "unshare -m bash $work/push-skopeo.sh"
 cat "$work/pull.md" "$work/push.md"

@@ -35,6 +35,7 @@ readonly PACKAGES=(
     apache2-utils                                        # htpasswd for the auth registry in tests
     shellcheck                                           # test.sh lints the scripts
     wrk qemu-system-x86 runsc lz4                        # wrun bench: HTTP load, microVM peer (lz4: its kernel), gVisor
+    clang lld                                            # policies/*.c to wasm32 (policy examples)
 )
 
 if [[ -t 2 ]]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi

@@ -3,6 +3,7 @@
 #
 #   debian:bookworm-slim   debootstrap minbase, apt caches and docs trimmed
 #   python:3.11-slim       minbase + python3, pip, python-is-python3, Flask,
+#                          psycopg2, redis (the lecture compose app),
 #                          ca-certificates; no EXTERNALLY-MANAGED marker
 #   busybox:latest         /bin/busybox from busybox-static, applets as symlinks
 #
@@ -33,7 +34,7 @@ readonly ARCH=amd64
 MIRROR="${WRUN_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 CACHE="${WRUN_IMAGE_CACHE:-/var/cache/wrun}"
 readonly DEFAULT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-readonly PYTHON_PACKAGES=python3,python3-pip,python-is-python3,python3-flask,ca-certificates
+readonly PYTHON_PACKAGES=python3,python3-pip,python-is-python3,python3-flask,python3-psycopg2,python3-redis,ca-certificates
 readonly BUSYBOX_BIN=/bin/busybox
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -48,7 +48,9 @@ YAML
     ;;
 stop)
     dir="${2:?DIR}"
-    [[ -f $dir/pid ]] && kill "$(cat "$dir/pid")" 2>/dev/null || true
+    if [[ -f $dir/pid ]]; then
+        kill "$(cat "$dir/pid")" 2>/dev/null || true
+    fi
     rm -f "$dir/pid"
     ;;
 *) die "usage: $0 start DIR PORT [USER PASSWORD] | stop DIR" ;;

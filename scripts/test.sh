@@ -5,7 +5,7 @@
 # tarballs (scripts/make-base-images.sh --no-import, cached).
 #
 # Steps: shellcheck, cargo fmt --check, cargo clippy -D warnings,
-# cargo build --release, cargo test --workspace, cargo bench --no-run.
+# cargo build --release, cargo test --workspace --no-fail-fast (every failure shown), cargo bench --no-run.
 # Every step runs even if an earlier one failed; the summary lists each with
 # its time, and the exit status is non-zero if any failed.
 #
@@ -15,6 +15,7 @@
 #                          debian-bookworm-slim.tar, python-3.11-slim.tar,
 #                          each with NAME.changes (the `--change` lines for
 #                          `wrun import`, one a line). Default /var/cache/wrun.
+#   WRUN_OFFLINE=1         wrun contacts only loopback registries
 #   WRUN_TEST_TARGET_DIR   cargo's target directory (absolute); release
 #                          binaries are in $WRUN_TEST_TARGET_DIR/release.
 # Integration tests of the `wrun` package use CARGO_BIN_EXE_wrun; `wrun`
@@ -32,6 +33,8 @@ log() { printf '%s%s:%s %s\n' "$bold" test "$plain" "$*" >&2; }
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 export WRUN_TEST_IMAGES="${WRUN_TEST_IMAGES:-${WRUN_IMAGE_CACHE:-/var/cache/wrun}}"
 export WRUN_IMAGE_CACHE="$WRUN_TEST_IMAGES"
+# Only loopback registries: a test that names a missing image must not reach Docker Hub.
+export WRUN_OFFLINE=1
 target="${CARGO_TARGET_DIR:-$repo/target}"
 mkdir -p "$target"
 WRUN_TEST_TARGET_DIR="$(cd "$target" && pwd)"
@@ -76,7 +79,7 @@ step shellcheck shellcheck -x scripts/*.sh .ci/run
 step fmt cargo fmt --all -- --check
 step clippy cargo clippy --workspace --all-targets -- -D warnings
 step build cargo build --release --workspace
-step test cargo test --workspace
+step test cargo test --workspace --no-fail-fast
 step bench-build cargo bench --workspace --no-run
 summary
 log "finished in $((SECONDS - t0)) s"

@@ -656,12 +656,12 @@ fn prepare(
     Ok(peers)
 }
 
-fn prepare_podman(cfg: &Config, work: &mut Workdir, dir: &Path) -> Result<Option<Peer>, String> {
-    let Some(podman) = which("podman") else {
-        return Ok(None);
-    };
+/// podman's command prefix for the benchmarks (a private store under
+/// `dir`, runc when installed, cgroupfs, no journald) and its environment
+/// (`CONTAINERS_CONF` raising nofile: this host's hard `RLIMIT_NOFILE` is
+/// below podman's default 1048576).
+pub(crate) fn podman_invocation(podman: &Path, dir: &Path) -> Result<PodmanInvocation, String> {
     let conf = dir.join("containers.conf");
-    // This host's hard RLIMIT_NOFILE is below podman's default 1048576.
     fs::write(
         &conf,
         "[containers]\ndefault_ulimits = [\"nofile=20000:20000\",\"nproc=32768:32768\"]\n",
@@ -673,7 +673,7 @@ fn prepare_podman(cfg: &Config, work: &mut Workdir, dir: &Path) -> Result<Option
         "crun"
     };
     let base = vec![
-        os(&podman),
+        os(podman),
         os("--root"),
         os(dir.join("podman-root")),
         os("--runroot"),
@@ -687,7 +687,26 @@ fn prepare_podman(cfg: &Config, work: &mut Workdir, dir: &Path) -> Result<Option
         os("--events-backend"),
         os("file"),
     ];
-    let env = vec![(os("CONTAINERS_CONF"), os(&conf))];
+    Ok(PodmanInvocation {
+        base,
+        env: vec![(os("CONTAINERS_CONF"), os(&conf))],
+        runtime,
+    })
+}
+
+/// What [`podman_invocation`] gives: the command prefix, its environment
+/// and the OCI runtime chosen.
+pub(crate) struct PodmanInvocation {
+    pub base: Vec<OsString>,
+    pub env: Vec<(OsString, OsString)>,
+    pub runtime: &'static str,
+}
+
+fn prepare_podman(cfg: &Config, work: &mut Workdir, dir: &Path) -> Result<Option<Peer>, String> {
+    let Some(podman) = which("podman") else {
+        return Ok(None);
+    };
+    let PodmanInvocation { base, env, runtime } = podman_invocation(&podman, dir)?;
     work.podman = Some(base.clone());
     let image = "localhost/wrun-bench/busybox:latest";
     let mut import = Command::new(&base[0]);

@@ -43,6 +43,9 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 /// The annotation carrying Docker's unresolved `--user` value.
 pub const USER_ANNOTATION: &str = "run.wrun.user";
 
+/// The annotation listing the system calls a policy traps (comma-separated).
+pub const TRAP_ANNOTATION: &str = "run.wrun.trap";
+
 /// Capability sets to apply.
 #[derive(Debug, Default)]
 struct Caps {
@@ -68,6 +71,9 @@ pub struct Plan {
     oom_score_adj: Option<i32>,
     no_new_privs: bool,
     seccomp: Option<(Vec<libc::sock_filter>, u32)>,
+    /// The policy layer's trap filter (annotation `run.wrun.trap`),
+    /// installed after `seccomp`; its listener goes to `listener_sock`.
+    trap: Option<Vec<libc::sock_filter>>,
     /// Where the seccomp listener goes (`WRUN_SECCOMP_FD`), if the filter has one.
     listener_sock: Option<UnixStream>,
     /// The pty slave, with `process.terminal`.
@@ -199,6 +205,24 @@ pub fn plan(
             Some((wrun_sys::seccomp::compile(s)?, flags))
         }
     };
+    let trap = match spec
+        .annotations()
+        .as_ref()
+        .and_then(|a| a.get(TRAP_ANNOTATION))
+    {
+        Some(list) if !list.is_empty() => {
+            if listener_sock.is_none() {
+                return Err(Error::Spec(
+                    "a policy's trap filter needs WRUN_SECCOMP_FD to pass the listener on".into(),
+                ));
+            }
+            let names: Vec<&str> = list.split(',').collect();
+            Some(wrun_sys::seccomp::compile(&wrun_sys::seccomp::trap_table(
+                &names,
+            ))?)
+        }
+        _ => None,
+    };
     Ok(Plan {
         argv,
         env,
@@ -211,6 +235,7 @@ pub fn plan(
         oom_score_adj: process.oom_score_adj(),
         no_new_privs: process.no_new_privileges().unwrap_or(false),
         seccomp,
+        trap,
         listener_sock,
         tty,
         sigmask,
@@ -346,16 +371,28 @@ fn child(plan: &mut Plan) -> Result<Infallible, Error> {
     })
 }
 
+/// Installs the container's filter, then the policy's trap filter last (the
+/// kernel runs every filter and takes the strictest answer, so the
+/// container's denials stand), and sends the listener on.
 fn install_seccomp(plan: &mut Plan) -> Result<(), Error> {
-    let Some((prog, flags)) = &plan.seccomp else {
-        return Ok(());
-    };
-    let listener = wrun_sys::seccomp::install(prog, *flags)?;
-    if let (Some(listener), Some(sock)) = (&listener, plan.listener_sock.take()) {
-        wrun_sys::fd::send_fd(&sock, listener.as_fd(), b"seccomp")?;
+    if let Some((prog, flags)) = &plan.seccomp {
+        let listener = wrun_sys::seccomp::install(prog, *flags)?;
+        if let Some(listener) = &listener
+            && let Some(sock) = plan.listener_sock.take()
+        {
+            wrun_sys::fd::send_fd(&sock, listener.as_fd(), b"seccomp")?;
+        }
+        // Our copy of the listener closes here: the workload must never
+        // hold it.
+        drop(listener);
     }
-    // Our copy of the listener closes here: the workload must never hold it.
-    drop(listener);
+    if let Some(prog) = &plan.trap {
+        let listener = wrun_sys::seccomp::install(prog, wrun_sys::seccomp::flags::NEW_LISTENER)?;
+        if let (Some(listener), Some(sock)) = (&listener, plan.listener_sock.take()) {
+            wrun_sys::fd::send_fd(&sock, listener.as_fd(), b"seccomp")?;
+        }
+        drop(listener);
+    }
     Ok(())
 }
 

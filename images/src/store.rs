@@ -741,6 +741,10 @@ fn set_name(entries: &mut Vec<Entry>, name: &str, manifest: &str, size: u64, id:
 pub(crate) struct AddedLayer {
     pub diff_id: String,
     pub size: u64,
+    /// The blob the manifest names: the uncompressed tar (`diff_id`) for
+    /// layers wrun stored, a registry's compressed blob for pulled ones.
+    pub digest: String,
+    pub media_type: String,
 }
 
 /// An image ready to be committed: its config bytes and layers.
@@ -842,7 +846,12 @@ impl<'s> Txn<'s> {
                 self.staged.push((g.take(), dest));
             }
         }
-        Ok(AddedLayer { diff_id, size })
+        Ok(AddedLayer {
+            digest: diff_id.clone(),
+            media_type: MEDIA_LAYER_TAR.into(),
+            diff_id,
+            size,
+        })
     }
 
     /// Renames every staged blob and layer into place (under the lock).
@@ -883,15 +892,22 @@ impl<'s> Txn<'s> {
             let manifest_digest = self.put_blob(&manifest)?;
             planned.push((config_digest, manifest_digest, manifest.len() as u64));
         }
+        // wrun's manifests name uncompressed layer blobs; a layer that came
+        // from a registry is stored compressed: make its tar once.
+        for img in &images {
+            for l in &img.layers {
+                self.materialize_uncompressed(&l.diff_id)?;
+            }
+        }
         self.move_into_place()?;
         // Layers the transaction skipped because the store had them may have
         // been deleted since by another process's rmi.
         for img in &images {
             for l in &img.layers {
-                let p = self.store.blob_path(&l.diff_id)?;
+                let p = self.store.blob_path(&l.digest)?;
                 if !p.exists() {
                     return Err(Error::format(
-                        &l.diff_id,
+                        &l.digest,
                         "layer removed by a concurrent rmi or prune; retry",
                     ));
                 }
@@ -934,6 +950,43 @@ impl Txn<'_> {
         } else {
             self.staged.push((tmp, dest));
         }
+    }
+
+    /// Stages the uncompressed blob of layer `diff_id` when the store has
+    /// it only compressed (pulled from a registry), decompressing and
+    /// verifying it. Nothing to do when the tar blob exists or no image
+    /// holds the layer (the caller's own check reports that).
+    fn materialize_uncompressed(&mut self, diff_id: &str) -> Result<()> {
+        let dest = self.store.blob_path(diff_id)?;
+        if self.staged_or_present(&dest) {
+            return Ok(());
+        }
+        let source = self.store.images()?.into_iter().find_map(|img| {
+            img.layers.into_iter().find(|l| {
+                l.diff_id == diff_id
+                    && l.digest != diff_id
+                    && self.store.blob_path(&l.digest).is_ok_and(|p| p.exists())
+            })
+        });
+        let Some(src) = source else { return Ok(()) };
+        let path = self.store.blob_path(&src.digest)?;
+        let f = fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+        let mut t = TempBlob::create(&self.store.blobs_dir())?;
+        let ((), got, _) = blob::hash_pipeline(f, Some(&mut t), |r| {
+            io::copy(r, &mut io::sink())
+                .map(drop)
+                .map_err(|e| Error::io(&path, e))
+        })?;
+        if got != diff_id {
+            return Err(Error::DigestMismatch {
+                what: format!("layer {}", src.digest),
+                expected: diff_id.to_owned(),
+                actual: got,
+            });
+        }
+        t.finish()?;
+        self.staged.push((t.into_path(), dest));
+        Ok(())
     }
 
     /// Commits an image whose manifest is kept byte for byte as a registry
@@ -1038,6 +1091,8 @@ impl Store {
                 .map(|l| AddedLayer {
                     diff_id: l.diff_id.clone(),
                     size: l.size,
+                    digest: l.digest.clone(),
+                    media_type: l.media_type.clone(),
                 })
                 .collect(),
             names: full,
@@ -1071,9 +1126,9 @@ pub(crate) fn build_manifest(
     let mut ls = Vec::new();
     for l in layers {
         ls.push(Descriptor::new(
-            MediaType::ImageLayer,
+            MediaType::from(l.media_type.as_str()),
             l.size,
-            dg(&l.diff_id)?,
+            dg(&l.digest)?,
         ));
     }
     let m = ImageManifestBuilder::default()

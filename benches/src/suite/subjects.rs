@@ -266,12 +266,20 @@ impl Subject {
                 c.arg("--root")
                     .arg(root)
                     .args(["run", "--rm", "--name", &name]);
-                c.args(["-p", &format!("127.0.0.1:{port}:{INNER_PORT}")]);
+                // `process` shares the host's network: nothing to publish,
+                // the server listens on the host's port itself.
+                let host_network = *isolation == "process";
+                let listen = if host_network {
+                    port.to_string()
+                } else {
+                    c.args(["-p", &format!("127.0.0.1:{port}:{INNER_PORT}")]);
+                    INNER_PORT.to_string()
+                };
                 c.args(["--isolation", isolation]);
                 if let Some(p) = policy {
                     c.args(["--policy", p]);
                 }
-                c.args([image.as_str(), WORKLOAD_PATH, "http", INNER_PORT]);
+                c.args([image.as_str(), WORKLOAD_PATH, "http", &listen]);
                 let mut stop = Command::new(wrun);
                 stop.arg("--root").arg(root).args(["rm", "-f", &name]);
                 (c, Some(stop))
@@ -449,9 +457,13 @@ impl Prepared {
                         policy,
                         image: "wrun-bench:latest".into(),
                     },
-                    format!(
-                        "`wrun run --rm --network none --isolation {isolation}{policy_flag} wrun-bench CMD` (HTTP: `-p` instead of `--network none`)"
-                    ),
+                    if isolation == "process" {
+                        "`wrun run --rm --network none --isolation process wrun-bench CMD` (`process` keeps the host's network, so HTTP listens on the host port itself, without `-p`)".to_string()
+                    } else {
+                        format!(
+                            "`wrun run --rm --network none --isolation {isolation}{policy_flag} wrun-bench CMD` (HTTP: `-p` instead of `--network none`)"
+                        )
+                    },
                 ))
             }
             "runc" | "runsc" => {
@@ -603,34 +615,8 @@ impl Prepared {
     fn podman(&mut self) -> Result<Subject, String> {
         let podman = which("podman").ok_or_else(|| not_installed("podman"))?;
         let dir = self.work.path.clone();
-        let conf = dir.join("containers.conf");
-        // This host's hard RLIMIT_NOFILE is below podman's default 1048576.
-        fs::write(
-            &conf,
-            "[containers]\ndefault_ulimits = [\"nofile=20000:20000\",\"nproc=32768:32768\"]\n",
-        )
-        .map_err(|e| format!("write containers.conf: {e}"))?;
-        let runtime = if which("runc").is_some() {
-            "runc"
-        } else {
-            "crun"
-        };
-        let base = vec![
-            os(&podman),
-            os("--root"),
-            os(dir.join("podman-root")),
-            os("--runroot"),
-            os(dir.join("podman-runroot")),
-            os("--tmpdir"),
-            os(dir.join("podman-tmp")),
-            os("--runtime"),
-            os(runtime),
-            os("--cgroup-manager"),
-            os("cgroupfs"),
-            os("--events-backend"),
-            os("file"),
-        ];
-        let env = vec![(os("CONTAINERS_CONF"), os(&conf))];
+        let crate::PodmanInvocation { base, env, runtime } =
+            crate::podman_invocation(&podman, &dir)?;
         self.work.podman = Some(base.clone());
         let image = "localhost/wrun-bench:latest".to_string();
         let mut import = Command::new(&base[0]);

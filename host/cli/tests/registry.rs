@@ -274,6 +274,27 @@ fn push_pull_run_and_second_pull_fetches_nothing() {
             && err.contains("Pull complete"),
         "{err}"
     );
+    // zstd layers: pushed with --compression zstd, pulled and run.
+    let zname = format!("{}/wrun/busybox-zstd:1", reg.host());
+    ok(&src.run(&["tag", "busybox", &zname]));
+    let zdigest = digest_line(
+        &ok(&src.run(&["push", "--compression", "zstd", &zname])),
+        "1: digest: ",
+    );
+    assert_ne!(zdigest, pushed, "another compression, another manifest");
+    let z = Client::new();
+    ok(&z.run(&["pull", &zname]));
+    assert_eq!(ok(&z.run(&["run", "--rm", &zname, "echo", "zstd"])), "zstd");
+    let manifest = std::fs::read_to_string(
+        z.root()
+            .join("images/blobs/sha256")
+            .join(zdigest.trim_start_matches("sha256:")),
+    )
+    .unwrap();
+    assert!(
+        manifest.contains("application/vnd.oci.image.layer.v1.tar+zstd"),
+        "{manifest}"
+    );
     // A missing image that is not in the registry either: 125 and Docker's message.
     let out = third.run(&["run", "--rm", &format!("{}/wrun/busybox:nope", reg.host())]);
     assert_eq!(out.status.code(), Some(125), "{}", text(&out.stderr));
@@ -854,4 +875,203 @@ fn dropped_connection_resumes_and_layers_are_fetched_once() {
         .map(|(d, _)| d.clone())
         .collect();
     assert_eq!(gets, vec![config2_digest], "only the new config");
+}
+
+#[test]
+fn hanging_or_absent_registries_fail_clearly() {
+    if !require_root() {
+        return;
+    }
+    // Accepts connections and never answers.
+    let listener = TcpListener::bind(("127.0.0.1", 18652)).unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in listener.incoming() {
+            held.push(c);
+        }
+    });
+    let c = Client::new();
+    let mut cmd = c.cmd(&["pull", "127.0.0.1:18652/x/y:1"]);
+    cmd.env("WRUN_REGISTRY_TIMEOUT", "2");
+    let out = cmd.output().unwrap();
+    fails_with(&out, "timeout");
+    assert!(
+        text(&out.stderr).contains("http://127.0.0.1:18652/v2/x/y/manifests/1"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Nothing listens here.
+    fails_with(
+        &c.run(&["pull", "127.0.0.1:18699/x/y:1"]),
+        "http://127.0.0.1:18699/v2/x/y/manifests/1",
+    );
+    let mut cmd = c.cmd(&["pull", "127.0.0.1:18652/x/y:1"]);
+    cmd.env("WRUN_REGISTRY_TIMEOUT", "soon");
+    fails_with(&cmd.output().unwrap(), "WRUN_REGISTRY_TIMEOUT=\"soon\"");
+    // Docker Hub is never contacted from the tests (WRUN_OFFLINE).
+    fails_with(
+        &c.run(&["pull", "busybox"]),
+        "not contacting registry-1.docker.io: WRUN_OFFLINE is set",
+    );
+    assert_eq!(c.image_ids(), "");
+    assert!(leftovers(c.root()).is_empty());
+}
+
+#[test]
+fn docker_hub_names_come_from_a_configured_mirror() {
+    if !require_root() {
+        return;
+    }
+    let Some(mirror) = Registry::start(18605, None) else {
+        return;
+    };
+    // The mirror holds docker.io/library/mirrored:1 as a pull-through cache would.
+    let src = Client::new().with_busybox();
+    let at_mirror = format!("{}/library/mirrored:1", mirror.host());
+    ok(&src.run(&["tag", "busybox", &at_mirror]));
+    ok(&src.run(&["push", &at_mirror]));
+    let c = Client::new();
+    std::fs::write(
+        c.root().join("registries.json"),
+        format!(r#"{{"registry-mirrors": ["http://{}"]}}"#, mirror.host()),
+    )
+    .unwrap();
+    let out = ok(&c.run(&["pull", "mirrored:1"]));
+    assert!(out.contains("1: Pulling from library/mirrored"), "{out}");
+    assert_eq!(out.lines().last().unwrap(), "docker.io/library/mirrored:1");
+    assert_eq!(
+        ok(&c.run(&["run", "--rm", "mirrored:1", "echo", "mirrored"])),
+        "mirrored"
+    );
+    // Not on the mirror: the fallback is Docker Hub, which the tests may not reach.
+    fails_with(
+        &c.run(&["pull", "notmirrored:1"]),
+        "not contacting registry-1.docker.io",
+    );
+    // A malformed file is named.
+    std::fs::write(
+        c.root().join("registries.json"),
+        r#"{"registry-mirrors": ["127.0.0.1:1"]}"#,
+    )
+    .unwrap();
+    fails_with(
+        &c.run(&["pull", "mirrored:1"]),
+        "registries.json: registry-mirrors: \"127.0.0.1:1\" must start with http:// or https://",
+    );
+}
+
+#[test]
+fn build_pulls_a_missing_base_image() {
+    if !require_root() {
+        return;
+    }
+    let Some(reg) = Registry::start(18606, None) else {
+        return;
+    };
+    let src = Client::new().with_busybox();
+    let base = format!("{}/base/busybox:1", reg.host());
+    ok(&src.run(&["tag", "busybox", &base]));
+    ok(&src.run(&["push", &base]));
+    let c = Client::new();
+    let ctx = c.root().join("ctx");
+    std::fs::create_dir(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!(
+            "FROM {base} AS first\nRUN echo built > /built\nFROM first\nCMD [\"cat\", \"/built\"]\n"
+        ),
+    )
+    .unwrap();
+    let out = c.run(&["build", "-t", "pulled-base:1", ctx.to_str().unwrap()]);
+    ok(&out);
+    assert!(
+        text(&out.stderr).contains("Pull complete"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(ok(&c.run(&["run", "--rm", "pulled-base:1"])), "built");
+    // --pull asks the registry again even though the base is here.
+    let out = c.run(&[
+        "build",
+        "--pull",
+        "-t",
+        "pulled-base:1",
+        ctx.to_str().unwrap(),
+    ]);
+    ok(&out);
+    assert!(
+        text(&out.stderr).contains("Image is up to date"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// `docker build` pulls a base it lacks, and `--pull` pulls it again: the
+/// builder asks the registry client (port 18750, the lecture tests' range).
+#[test]
+fn build_pulls_a_missing_base_and_pull_pulls_it_again() {
+    if !require_root() {
+        return;
+    }
+    let Some(reg) = Registry::start(18750, None) else {
+        return;
+    };
+    let src = Client::new().with_busybox();
+    let base = format!("{}/busybox:1", reg.host());
+    ok(&src.run(&["tag", "busybox", &base]));
+    ok(&src.run(&["push", &base]));
+
+    let dst = Client::new();
+    assert_eq!(dst.image_ids(), "", "the store starts empty");
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("FROM {base}\nRUN echo built > /built\nCMD [\"cat\", \"/built\"]\n"),
+    )
+    .unwrap();
+    let dir = ctx.path().to_str().unwrap();
+    let out = dst.run(&["build", "-t", "pulled-base", dir]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("1: Pulling from busybox"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("Status: Downloaded newer image for {base}")),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("Successfully tagged pulled-base:latest"),
+        "{stdout}"
+    );
+    assert_eq!(ok(&dst.run(&["run", "--rm", "pulled-base"])), "built");
+    // The built image keeps the base's compressed layer: it pushes and
+    // pulls back whole.
+    let built = format!("{}/pulled-base:1", reg.host());
+    ok(&dst.run(&["tag", "pulled-base", &built]));
+    ok(&dst.run(&["push", &built]));
+    let third = Client::new();
+    ok(&third.run(&["pull", &built]));
+    assert_eq!(ok(&third.run(&["run", "--rm", &built])), "built");
+
+    // --pull asks the registry again even though the base is here.
+    let out = dst.run(&["build", "--pull", "-t", "pulled-base", dir]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("Status: Image is up to date for {base}")),
+        "{stderr}"
+    );
+
+    // A base no registry has: the build fails on the FROM line.
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("FROM {}/nosuch:1\n", reg.host()),
+    )
+    .unwrap();
+    fails_with(
+        &dst.run(&["build", dir]),
+        &format!(
+            "Dockerfile:1: FROM {}/nosuch:1: Error response from daemon",
+            reg.host()
+        ),
+    );
 }

@@ -26,6 +26,8 @@
 //!   replaced before the next call, since its state can no longer be trusted.
 //! - [`Builtin`]: the policies shipped in `policies/` (`audit`,
 //!   `no-network`, `read-only`).
+//! - [`rules`]: YAML rule files (path globs, addresses, ports), compiled
+//!   into a module of this ABI.
 //!
 //! This crate has no Linux dependency: it sees requests, not system calls.
 //! Resolving paths and performing the calls is the supervisor's job.
@@ -36,6 +38,7 @@ pub mod abi;
 mod builtin;
 mod engine;
 mod error;
+pub mod rules;
 
 pub use abi::{ABI_VERSION, Answer, Interest, Op, OpSet, REQUEST_MAX, Request};
 pub use builtin::Builtin;

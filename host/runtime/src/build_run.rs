@@ -129,6 +129,10 @@ fn step_config(req: &RunRequest<'_>) -> crate::Result<RunConfig> {
         aliases: Vec::new(),
         add_hosts: Vec::new(),
         dns: Vec::new(),
+        // RUN steps get `wrun run`'s default isolation (namespaces).
+        isolation: Default::default(),
+        policy: None,
+        policy_naive: false,
     })
 }
 

@@ -46,6 +46,9 @@ pub enum Error {
     },
     #[error("state file {path}: {reason}")]
     State { path: PathBuf, reason: String },
+    /// `--policy`: a module that cannot be loaded or checked.
+    #[error("policy {name}: {reason}")]
+    Policy { name: String, reason: String },
     #[error("No such container: {0}")]
     NoSuchContainer(String),
     #[error("Container {0} is not running")]

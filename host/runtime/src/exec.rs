@@ -186,6 +186,15 @@ impl Runtime {
         if console_theirs.is_some() {
             env.push(format!("WRUN_CONSOLE_FD={CONSOLE_FD}"));
         }
+        // Under a policy, the new process's listener goes to the
+        // container's monitor, which supervises it like the first one.
+        let supervisor_conn = match state.host.policy {
+            Some(_) => {
+                env.push(format!("WRUN_SECCOMP_FD={}", crate::isolation::SECCOMP_FD));
+                Some(crate::isolation::connect(&dir)?)
+            }
+            None => None,
+        };
         let shim = self.shim();
         let spawn_err = |source| Error::Spawn {
             shim: shim.to_path_buf(),
@@ -219,9 +228,12 @@ impl Runtime {
             cmd.map_fd(sock, CONSOLE_FD);
         }
         join.apply(&mut cmd);
+        if let Some(sock) = &supervisor_conn {
+            cmd.map_fd(sock, crate::isolation::SECCOMP_FD);
+        }
         let child = spawn(&cmd).map_err(spawn_err)?;
         drop(cmd);
-        drop((status_write, console_theirs, pidfd));
+        drop((status_write, console_theirs, pidfd, supervisor_conn));
         tracing::debug!(elapsed = ?t0.elapsed(), pid = child.pid.as_raw(), "exec: shim spawned");
         if let Some(s) = signals {
             s.forward_to(child.pid);

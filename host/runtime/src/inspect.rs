@@ -79,6 +79,16 @@ pub fn container_json(containers: &Containers, id: &str) -> Result<Value> {
             "NanoCpus": state.host.resources.nano_cpus.unwrap_or(0),
             "PidsLimit": state.host.resources.pids_limit,
             "ReadonlyRootfs": spec["root"]["readonly"].as_bool().unwrap_or(false),
+            "Isolation": state.host.isolation.as_str(),
+            // Docker's HostConfig.Annotations (API 1.43): the policy.
+            "Annotations": match &state.host.policy {
+                Some(p) => json!({
+                    "run.wrun.policy": p.name,
+                    "run.wrun.policy.module": p.hash,
+                    "run.wrun.policy.mode": if p.naive { "naive" } else { "emulate" },
+                }),
+                None => Value::Null,
+            },
             "CapAdd": Value::Null,
             "CapDrop": Value::Null,
         },

@@ -145,6 +145,8 @@ impl Runtime {
                 network: cfg.network.name().to_string(),
                 publish: cfg.publish.clone(),
                 aliases: cfg.aliases.clone(),
+                isolation: cfg.isolation,
+                policy: None,
             },
             endpoints: Vec::new(),
         };
@@ -192,7 +194,7 @@ impl Runtime {
         let nofile = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
             .map(|(_, hard)| hard)
             .unwrap_or(1024);
-        let bundle = spec::build(
+        let mut bundle = spec::build(
             &state.id,
             cfg,
             &image.config,
@@ -202,6 +204,22 @@ impl Runtime {
             },
             nofile,
         )?;
+        // The policy is checked here, so a bad one fails before anything runs.
+        let trap = match &cfg.policy {
+            Some(p) => {
+                let ctx = self.policy_context(cfg, image, &bundle)?;
+                let (choice, trap) = crate::isolation::prepare(p, cfg.policy_naive, &dir, &ctx)?;
+                state.host.policy = Some(choice);
+                trap
+            }
+            None => Vec::new(),
+        };
+        crate::isolation::annotate(
+            &mut bundle.spec,
+            cfg.isolation,
+            state.host.policy.as_ref(),
+            &trap,
+        );
         write_atomic(&dir.join("hostname"), bundle.hostname.as_bytes())?;
         write_atomic(&dir.join("hosts"), bundle.hosts.as_bytes())?;
         if !cfg.add_hosts.is_empty() {
@@ -219,6 +237,53 @@ impl Runtime {
         state.command = bundle.command;
         self.containers.save(&state)?;
         Ok(state)
+    }
+
+    /// What `--policy web-app` is made from: the working directory, the
+    /// exposed and published ports, the network's subnet, the DNS servers.
+    fn policy_context(
+        &self,
+        cfg: &RunConfig,
+        image: &Image,
+        bundle: &spec::Bundle,
+    ) -> Result<crate::isolation::PolicyContext> {
+        let mut ports: Vec<u16> = image
+            .config
+            .config()
+            .as_ref()
+            .and_then(|c| c.exposed_ports().clone())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|p| p.split('/').next()?.parse().ok())
+            .collect();
+        ports.extend(cfg.publish.iter().map(|p| p.container_port));
+        ports.sort_unstable();
+        ports.dedup();
+        let networks = match &cfg.network {
+            crate::spec::NetworkMode::Bridge(net) => {
+                let n = NetworkManager::open(&self.root)?.get(net)?;
+                vec![n.subnet.to_string()]
+            }
+            _ => Vec::new(),
+        };
+        let dns = bundle
+            .resolv_conf
+            .lines()
+            .filter_map(|l| l.strip_prefix("nameserver"))
+            .map(|s| s.trim().to_string())
+            .filter(|s| s.parse::<std::net::IpAddr>().is_ok())
+            .collect();
+        Ok(crate::isolation::PolicyContext {
+            workdir: bundle
+                .spec
+                .process()
+                .as_ref()
+                .map(|p| p.cwd().display().to_string())
+                .unwrap_or_default(),
+            ports,
+            networks,
+            dns,
+        })
     }
 
     /// Starts the container's shim once: cgroup, `clone3` into a new PID
@@ -384,13 +449,29 @@ impl Runtime {
         if console_theirs.is_some() {
             env.push(format!("WRUN_CONSOLE_FD={CONSOLE_FD}"));
         }
+        // Under a policy this monitor supervises the container: the shim
+        // sends the trap filter's listener to our socket.
+        let supervisor_conn = match &state.host.policy {
+            Some(choice) => {
+                let policy = crate::isolation::load(&dir, choice)?;
+                crate::isolation::serve(&dir, policy, choice)?;
+                env.push(format!("WRUN_SECCOMP_FD={}", crate::isolation::SECCOMP_FD));
+                Some(crate::isolation::connect(&dir)?)
+            }
+            None => None,
+        };
         let spawn_err = |source| Error::Spawn {
             shim: self.shim.clone(),
             source,
         };
         let mut cmd = InitCommand::new(&self.shim, &["wrun-shim".to_string(), bundle], &env)
             .map_err(spawn_err)?;
-        cmd.namespaces(wrun_sys::spawn::flags::NEW_PID);
+        if state.host.isolation != crate::isolation::Isolation::Process {
+            cmd.namespaces(wrun_sys::spawn::flags::NEW_PID);
+        }
+        if let Some(sock) = &supervisor_conn {
+            cmd.map_fd(sock, crate::isolation::SECCOMP_FD);
+        }
         // The monitor owns the container: if it dies, so does the container,
         // and `reconcile` only has to record it.
         cmd.die_with_parent();
@@ -409,6 +490,7 @@ impl Runtime {
         tracing::debug!(elapsed = ?t0.elapsed(), pid = child.pid.as_raw(), "shim spawned");
         drop(cmd);
         drop((status_write, out_write, err_write, console_theirs, stdin_fd));
+        drop(supervisor_conn);
         state.pid = Some(child.pid.as_raw());
         state.pid_start = crate::process::start_time(child.pid.as_raw());
 
@@ -441,6 +523,9 @@ impl Runtime {
     /// Records an exit: the cgroup goes, the state says exited with `code`.
     pub(crate) fn after_exit(&self, state: &mut ContainerState, code: i32) -> Result<()> {
         let t0 = std::time::Instant::now();
+        // Every decision of the policy is in the audit log before the
+        // container is reported exited.
+        crate::isolation::drain();
         self.release_network(state);
         let removed = cgroup::remove_dirs(&state.cgroups);
         tracing::debug!(elapsed = ?t0.elapsed(), "cgroup removed");

@@ -35,6 +35,7 @@ pub mod exec;
 pub mod health;
 pub mod ids;
 pub mod inspect;
+pub mod isolation;
 pub mod launch;
 pub mod logs;
 pub mod manage;

@@ -157,6 +157,12 @@ pub struct RunConfig {
     pub add_hosts: Vec<(String, String)>,
     /// `--dns`.
     pub dns: Vec<String>,
+    /// `--isolation`.
+    pub isolation: crate::isolation::Isolation,
+    /// `--policy NAME|FILE` (with `--isolation wasm`).
+    pub policy: Option<String>,
+    /// Check-then-continue supervision (the teaching lab's naive design).
+    pub policy_naive: bool,
 }
 
 /// The finished bundle content for one container.
@@ -616,6 +622,9 @@ mod tests {
             aliases: vec![],
             add_hosts: vec![],
             dns: vec![],
+            isolation: Default::default(),
+            policy: None,
+            policy_naive: false,
         }
     }
 

@@ -96,6 +96,12 @@ pub struct HostConfig {
     pub publish: Vec<crate::network::ports::PortMapping>,
     #[serde(default)]
     pub aliases: Vec<String>,
+    /// `--isolation`.
+    #[serde(default)]
+    pub isolation: crate::isolation::Isolation,
+    /// `--policy`, checked and kept in the container's directory.
+    #[serde(default)]
+    pub policy: Option<crate::isolation::PolicyChoice>,
 }
 
 fn default_network() -> String {

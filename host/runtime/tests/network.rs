@@ -445,6 +445,16 @@ fn a_failed_setup_leaves_no_lease_and_no_link() {
 
 /// A keep-alive HTTP/1.1 server answering every request with 13 bytes, a
 /// thread per connection; enough to measure a proxy, not a web server.
+/// `-p 127.0.0.1::PORT`: an ephemeral host port on loopback.
+fn ephemeral_loopback_tcp(container_port: u16) -> PortMapping {
+    PortMapping {
+        host_ip: "127.0.0.1".parse().unwrap(),
+        host_port: 0,
+        container_port,
+        proto: Proto::Tcp,
+    }
+}
+
 fn serve_hello(listener: TcpListener) {
     std::thread::spawn(move || {
         for conn in listener.incoming() {
@@ -513,29 +523,11 @@ fn published_port_throughput() {
     let host_port = on_host.local_addr().unwrap().port();
     serve_hello(on_host);
     serve_hello(in_ns(&ns, || TcpListener::bind("0.0.0.0:8080").unwrap()));
-    let (proxy, actual) = PortProxy::bind(
-        &[PortMapping {
-            host_ip: "127.0.0.1".parse().unwrap(),
-            host_port: 0,
-            container_port: 8080,
-            proto: Proto::Tcp,
-        }],
-        ep.ip,
-    )
-    .unwrap();
+    let (proxy, actual) = PortProxy::bind(&[ephemeral_loopback_tcp(8080)], ep.ip).unwrap();
     let _handle = proxy.start().unwrap();
     // A second port served by DNAT, as `wrun run -p` does: its proxy keeps
     // the port bound but never sees an IPv4 connection.
-    let (_dnat_proxy, dnat) = PortProxy::bind(
-        &[PortMapping {
-            host_ip: "127.0.0.1".parse().unwrap(),
-            host_port: 0,
-            container_port: 8080,
-            proto: Proto::Tcp,
-        }],
-        ep.ip,
-    )
-    .unwrap();
+    let (_dnat_proxy, dnat) = PortProxy::bind(&[ephemeral_loopback_tcp(8080)], ep.ip).unwrap();
     env.nets
         .publish_ports(&env.id("bench"), &ep, &dnat)
         .unwrap();
@@ -672,16 +664,8 @@ fn dnat_serves_a_published_port_on_loopback_and_is_removed() {
     env.network("wrtest-dnat", "10.231.107.0/24");
     let (ns, ep) = env.container("dnat", "wrtest-dnat", &[]);
     serve_hello(in_ns(&ns, || TcpListener::bind("0.0.0.0:8080").unwrap()));
-    let (_unstarted_proxy, ports) = PortProxy::bind(
-        &[PortMapping {
-            host_ip: "127.0.0.1".parse().unwrap(),
-            host_port: 0,
-            container_port: 8080,
-            proto: Proto::Tcp,
-        }],
-        ep.ip,
-    )
-    .unwrap();
+    let (_unstarted_proxy, ports) =
+        PortProxy::bind(&[ephemeral_loopback_tcp(8080)], ep.ip).unwrap();
     let id = env.id("dnat");
     env.nets.publish_ports(&id, &ep, &ports).unwrap();
 

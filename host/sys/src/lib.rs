@@ -16,15 +16,21 @@
 //! * [`net`]: bringing an interface up (`SIOCSIFFLAGS`).
 //! * [`process`]: `fork` that checks the caller is single-threaded.
 //! * [`spawn`]: spawning the container's init (the runtime's part).
+//! * [`notify`]: the supervisor's side of seccomp user notification
+//!   (RECV/SEND/ID_VALID/ADDFD), `process_vm_readv`, `pidfd_getfd`.
+//! * [`thread_creds`]: per-thread fsuid/fsgid/groups/capabilities, so a
+//!   supervisor thread performs a call with the container's credentials.
 
 pub mod fd;
 pub mod fs;
 pub mod memory;
 pub mod net;
+pub mod notify;
 pub mod process;
 pub mod pty;
 pub mod seccomp;
 pub mod spawn;
+pub mod thread_creds;
 
 use nix::errno::Errno;
 

@@ -116,8 +116,6 @@ impl InitCommand {
         self
     }
 
-    /// Makes the child the leader of a new session (`setsid`), detached from
-    /// our controlling terminal: for processes that outlive the caller.
     /// Creates the child directly in the cgroup v2 directory `dir`, an
     /// open (not `O_PATH`) directory fd: `clone3` with `CLONE_INTO_CGROUP`
     /// (Linux 5.7). Nothing is migrated afterwards, so the child does not
@@ -128,14 +126,13 @@ impl InitCommand {
         self
     }
 
+    /// Makes the child the leader of a new session (`setsid`), detached from
+    /// our controlling terminal: for processes that outlive the caller.
     pub fn new_session(&mut self) -> &mut Self {
         self.new_session = true;
         self
     }
 
-    /// The child gets SIGKILL when the thread that spawned it exits
-    /// (`PR_SET_PDEATHSIG`): a container whose monitor dies goes with it,
-    /// instead of running on with nobody to log, restart or reap it.
     /// [`spawn`] returns as soon as the child exists, without waiting to
     /// learn whether its exec succeeded (a failed child just exits). For a
     /// best-effort helper the caller could not act on anyway: waiting means
@@ -146,6 +143,9 @@ impl InitCommand {
         self
     }
 
+    /// The child gets SIGKILL when the thread that spawned it exits
+    /// (`PR_SET_PDEATHSIG`): a container whose monitor dies goes with it,
+    /// instead of running on with nobody to log, restart or reap it.
     pub fn die_with_parent(&mut self) -> &mut Self {
         self.die_with_parent = true;
         self
@@ -182,11 +182,11 @@ struct CloneArgs {
     cgroup: u64,
 }
 
-/// Error codes the child reports: the stage in the high byte, errno below.
 /// clone3's flag (include/uapi/linux/sched.h); libc declares it as `c_int`
 /// on glibc targets, which cannot hold it.
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
+/// Error codes the child reports: the stage in the high byte, errno below.
 const STAGE_CGROUP: i32 = 1 << 24;
 const STAGE_FDS: i32 = 2 << 24;
 const STAGE_EXEC: i32 = 3 << 24;

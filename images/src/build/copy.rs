@@ -65,12 +65,7 @@ impl Builder<'_> {
                         ));
                     }
                     None => {
-                        let img = resolve_base(self.store, f).map_err(|err| {
-                            self.step_err(
-                                line,
-                                format!("COPY --from={f}: no stage or image by that name: {err}"),
-                            )
-                        })?;
+                        let img = self.resolve_base(line, &format!("COPY --from={f}"), f)?;
                         ImageState {
                             config: json!({}),
                             layers: img.layers.clone(),

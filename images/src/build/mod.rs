@@ -103,6 +103,17 @@ pub struct BuildOptions {
     pub network: String,
     /// Say why for every step, hits included.
     pub explain_cache: bool,
+    /// `--pull`: ask the [`BaseFetcher`] for every base image, even one
+    /// already in the store.
+    pub pull: bool,
+}
+
+/// Fetches a base image the store lacks (or, with `--pull`, a newer one):
+/// the host implements it with its registry client. This crate only knows
+/// when a base is needed, not where images come from.
+pub trait BaseFetcher {
+    /// Puts `reference` into `store`, or says why it cannot.
+    fn fetch(&mut self, store: &Store, reference: &str) -> Result<(), String>;
 }
 
 /// Where the builder's lines go (the CLI prints them unless `-q`).
@@ -262,12 +273,6 @@ fn go_list(items: &[String]) -> String {
     format!("[{}]", q.join(" "))
 }
 
-/// Finds the base image of a stage in the local store. The seam for
-/// `wrun pull`: a puller can fetch the reference and then call this.
-pub fn resolve_base(store: &Store, reference: &str) -> Result<Image, crate::Error> {
-    store.lookup(reference)
-}
-
 /// A stage's build-time variables.
 #[derive(Debug, Clone, Default)]
 struct Vars {
@@ -295,6 +300,9 @@ pub struct Builder<'a> {
     file: String,
     lexer: Lexer,
     used_args: HashSet<String>,
+    fetcher: Option<&'a mut dyn BaseFetcher>,
+    /// Bases fetched during this build (a base is pulled once per build).
+    fetched: HashSet<String>,
 }
 
 impl std::fmt::Debug for Builder<'_> {
@@ -336,7 +344,52 @@ impl<'a> Builder<'a> {
             file,
             lexer: Lexer::new('\\'),
             used_args: HashSet::new(),
+            fetcher: None,
+            fetched: HashSet::new(),
         })
+    }
+
+    /// Where missing base images come from (and, with `pull`, every base).
+    /// Without one, a base must already be in the store.
+    pub fn with_base_fetcher(mut self, fetcher: &'a mut dyn BaseFetcher) -> Self {
+        self.fetcher = Some(fetcher);
+        self
+    }
+
+    /// Finds a base image (`FROM`, `COPY --from`) in the store, asking the
+    /// fetcher when it is missing or when `--pull` wants a fresh one.
+    /// `what` names the instruction in messages (`FROM busybox`).
+    fn resolve_base(
+        &mut self,
+        line: usize,
+        what: &str,
+        reference: &str,
+    ) -> Result<Image, BuildError> {
+        let wanted = self.opts.pull && !self.fetched.contains(reference);
+        let found = if wanted {
+            Err(crate::Error::ImageNotFound {
+                reference: reference.to_owned(),
+            })
+        } else {
+            self.store.lookup(reference)
+        };
+        match found {
+            Err(crate::Error::ImageNotFound { .. }) => {}
+            other => return other.map_err(BuildError::from),
+        }
+        let Some(fetcher) = self.fetcher.as_deref_mut() else {
+            return Err(self.step_err(
+                line,
+                format!(
+                    "{what}: the image is not in the local store (wrun load, wrun import or wrun pull it first)"
+                ),
+            ));
+        };
+        fetcher
+            .fetch(self.store, reference)
+            .map_err(|message| self.step_err(line, format!("{what}: {message}")))?;
+        self.fetched.insert(reference.to_owned());
+        Ok(self.store.lookup(reference)?)
     }
 
     fn step_err(&self, line: usize, message: impl Into<String>) -> BuildError {
@@ -618,18 +671,7 @@ impl<'a> Builder<'a> {
             });
             return Ok(ImageState::from_config(config, Vec::new(), false));
         }
-        let image = match resolve_base(self.store, base) {
-            Ok(i) => i,
-            Err(crate::Error::ImageNotFound { .. }) => {
-                return Err(self.step_err(
-                    stage.line,
-                    format!(
-                        "FROM {base}: the image is not in the local store (wrun load, wrun import or wrun pull it first)"
-                    ),
-                ));
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let image = self.resolve_base(stage.line, &format!("FROM {base}"), base)?;
         let raw = self.store.read_blob(&image.id)?;
         let config: Value = serde_json::from_slice(&raw).map_err(|cause| crate::Error::Json {
             what: format!("config {}", image.id),

@@ -447,3 +447,93 @@ fn onbuild_triggers_run_in_the_child_and_are_cleared() {
         "seed\n"
     );
 }
+
+/// A registry stand-in: "pulls" by importing a one-file rootfs whose file
+/// says how many times it was fetched.
+#[derive(Default)]
+struct FakeFetcher {
+    fetched: Vec<String>,
+}
+
+impl BaseFetcher for FakeFetcher {
+    fn fetch(&mut self, store: &Store, reference: &str) -> Result<(), String> {
+        if reference.starts_with("missing") {
+            return Err("manifest unknown".into());
+        }
+        self.fetched.push(reference.to_owned());
+        let body = format!("pull {}\n", self.fetched.len());
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(body.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "pulled", body.as_bytes()).unwrap();
+        let opts = crate::import::ImportOptions {
+            reference: Some(reference.to_owned()),
+            source: "fake registry".into(),
+            ..Default::default()
+        };
+        crate::import::import(store, &b.into_inner().unwrap()[..], &opts)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn build_fetching(
+    e: &mut Env,
+    o: BuildOptions,
+    fetcher: &mut FakeFetcher,
+) -> Result<Built, BuildError> {
+    let mut lines = Lines::default();
+    Builder::new(&e.store, &mut e.runner, &mut lines, o)
+        .unwrap()
+        .with_base_fetcher(fetcher)
+        .build()
+}
+
+fn pulled_file(e: &Env) -> String {
+    let img = e.store.lookup("t").unwrap();
+    let dirs = e.store.layer_dirs(&img).unwrap();
+    fs::read_to_string(dirs[0].join("pulled")).unwrap()
+}
+
+#[test]
+fn a_missing_base_is_fetched_once_and_pull_fetches_it_again() {
+    let mut e = env();
+    let mut f = FakeFetcher::default();
+    let df = "FROM base:1\nCOPY --from=base:1 /pulled /copied\n";
+    let o = opts(&e, df);
+    build_fetching(&mut e, o, &mut f).unwrap();
+    assert_eq!(f.fetched, ["base:1"]);
+    assert_eq!(pulled_file(&e), "pull 1\n");
+
+    // Present now: no fetch without --pull.
+    let o = opts(&e, df);
+    build_fetching(&mut e, o, &mut f).unwrap();
+    assert_eq!(f.fetched.len(), 1);
+
+    // --pull fetches it again, once for both uses, and builds on the new one.
+    let o = BuildOptions {
+        pull: true,
+        ..opts(&e, df)
+    };
+    build_fetching(&mut e, o, &mut f).unwrap();
+    assert_eq!(f.fetched, ["base:1", "base:1"]);
+    assert_eq!(pulled_file(&e), "pull 2\n");
+}
+
+#[test]
+fn a_base_that_cannot_be_fetched_names_the_line_and_the_cause() {
+    let mut e = env();
+    let mut f = FakeFetcher::default();
+    let o = opts(&e, "FROM scratch\nRUN true\nFROM missing:2\n");
+    let err = build_fetching(&mut e, o, &mut f).unwrap_err().to_string();
+    assert_eq!(err, "Dockerfile:3: FROM missing:2: manifest unknown");
+    assert!(e.store.lookup("t").is_err());
+    // Without a fetcher the store is all there is.
+    let (r, _) = bd(&mut e, "FROM base:9\n");
+    assert!(
+        r.unwrap_err()
+            .to_string()
+            .contains("FROM base:9: the image is not in the local store"),
+    );
+}

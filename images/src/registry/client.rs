@@ -70,6 +70,8 @@ pub struct Client {
     explicit: Mutex<HashMap<String, Credentials>>,
     /// `Authorization` values by (host, scope).
     tokens: Mutex<HashMap<(String, String), String>>,
+    /// Only loopback hosts may be contacted (tests, air-gapped machines).
+    loopback_only: bool,
 }
 
 /// Connect timeout: a registry that does not answer SYN fails in this time.
@@ -104,7 +106,15 @@ impl Client {
             docker_config_dir: auth::config_dir(),
             explicit: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
+            loopback_only: false,
         }
+    }
+
+    /// Refuses every host but loopback ones before any packet is sent:
+    /// test suites and offline classrooms must never reach Docker Hub.
+    pub fn loopback_only(mut self, yes: bool) -> Self {
+        self.loopback_only = yes;
+        self
     }
 
     /// Reads credentials from `dir` instead of `$DOCKER_CONFIG`.
@@ -215,6 +225,23 @@ impl Client {
         authz: Option<&str>,
         body: Body<'_>,
     ) -> Result<Response<ureq::Body>> {
+        if self.loopback_only {
+            let host = url
+                .split_once("://")
+                .map_or(url, |(_, r)| r)
+                .split('/')
+                .next()
+                .unwrap_or("");
+            if !super::config::is_loopback(host) {
+                return Err(http_err(
+                    method,
+                    url,
+                    format!(
+                        "not contacting {host}: WRUN_OFFLINE is set (only loopback registries are used)"
+                    ),
+                ));
+            }
+        }
         let mut b = ureq::http::Request::builder().method(method).uri(url);
         for (k, v) in headers {
             b = b.header(*k, *v);

@@ -17,8 +17,11 @@ type Piece = std::sync::Mutex<Option<(Vec<u8>, crc32fast::Hasher)>>;
 
 /// Chunk size for parallel gzip.
 pub const GZIP_CHUNK: usize = 1 << 20;
-/// gzip level (zlib's default, as Docker uses).
-pub const GZIP_LEVEL: u32 = 6;
+/// gzip level. 3 rather than zlib's default 6: on python:3.11-slim's layer
+/// (zlib-rs, this VM) level 3 deflates 2.1× faster for a 3 % larger blob
+/// (ratio 0.363 against 0.352); level 1 would be 2× faster again but 28 %
+/// larger, which every pull then pays.
+pub const GZIP_LEVEL: u32 = 3;
 /// zstd level (containerd's default).
 pub const ZSTD_LEVEL: i32 = 3;
 

@@ -486,6 +486,8 @@ fn manifest_and_config_round_trips() {
     let layers = vec![AddedLayer {
         diff_id: blob::digest_of(b"x"),
         size: 1,
+        digest: blob::digest_of(b"x"),
+        media_type: MEDIA_LAYER_TAR.into(),
     }];
     let m = build_manifest(&blob::digest_of(b"{}"), 2, &layers).unwrap();
     let parsed: ImageManifest = serde_json::from_slice(&m).unwrap();

@@ -8,10 +8,12 @@ use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use wrun_images::build::{BuildError, BuildOptions, Builder, Progress};
+use wrun_images::build::{BaseFetcher, BuildError, BuildOptions, Builder, Progress};
+use wrun_images::{Reference, Store};
 use wrun_runtime::build_run::{BuildRunner, Interrupt, build_network};
 
 use crate::cmd::images::open_store;
+use crate::cmd::pull::{client, daemon_error, pull_with_progress};
 use crate::cmd::run::open_runtime;
 use crate::exit::ExitError;
 use crate::global::Global;
@@ -30,7 +32,7 @@ pub struct BuildArgs {
     /// Do not use cache when building the image
     #[arg(long)]
     pub no_cache: bool,
-    /// Always attempt to pull a newer version of the image (no registry client yet: the local image is used)
+    /// Always attempt to pull a newer version of the image
     #[arg(long)]
     pub pull: bool,
     /// Set the target build stage to build
@@ -139,9 +141,6 @@ impl BuildArgs {
             };
             (text, name, Some(ctx))
         };
-        if self.pull && !self.quiet {
-            eprintln!("wrun: --pull: no registry client yet, using the local base images");
-        }
         let opts = BuildOptions {
             dockerfile,
             dockerfile_name: name,
@@ -161,6 +160,7 @@ impl BuildArgs {
                 .collect::<anyhow::Result<_>>()?,
             network: self.network.clone(),
             explain_cache: self.explain_cache,
+            pull: self.pull,
         };
         let store = open_store(g)?;
         let runtime = open_runtime(g)?;
@@ -169,7 +169,12 @@ impl BuildArgs {
             quiet: self.quiet,
             at_line_start: true,
         };
-        let result = Builder::new(&store, &mut runner, &mut printer, opts).and_then(|b| b.build());
+        let mut puller = RegistryBases {
+            g,
+            quiet: self.quiet,
+        };
+        let result = Builder::new(&store, &mut runner, &mut printer, opts)
+            .and_then(|b| b.with_base_fetcher(&mut puller).build());
         let built = match result {
             Ok(b) => b,
             Err(e @ BuildError::RunFailed { code, .. }) => {
@@ -185,6 +190,33 @@ impl BuildArgs {
             println!("{}", built.id);
         }
         Ok(0)
+    }
+}
+
+/// Base images come from the registry, as with `docker build`: a missing
+/// base is pulled (`Unable to find image …` and the pull's progress on
+/// standard error), and with `--pull` every base is pulled again.
+struct RegistryBases<'g> {
+    g: &'g Global,
+    quiet: bool,
+}
+
+impl BaseFetcher for RegistryBases<'_> {
+    fn fetch(&mut self, store: &Store, reference: &str) -> Result<(), String> {
+        let r = Reference::parse(reference).map_err(|e| e.to_string())?;
+        let client = client(self.g).map_err(|e| e.to_string())?;
+        let tty = std::io::stderr().is_terminal();
+        pull_with_progress(
+            &client,
+            store,
+            &r,
+            None,
+            self.quiet,
+            Box::new(std::io::stderr()),
+            tty,
+        )
+        .map(|_| ())
+        .map_err(|e| daemon_error(&e))
     }
 }
 

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use crate::global::Global;
 
 pub mod attach;
+pub mod audit;
 pub mod bench;
 pub mod build;
 pub mod compose;
@@ -26,6 +27,7 @@ pub mod logout;
 pub mod logs;
 pub mod monitor;
 pub mod network;
+pub mod policy;
 pub mod port;
 pub mod ps;
 pub mod pull;
@@ -129,6 +131,11 @@ pub enum Command {
     Logout(logout::LogoutArgs),
     /// Compare isolation levels and peer runtimes side by side on this machine
     Bench(bench::BenchArgs),
+    /// Show the policy decisions of a container (--isolation wasm)
+    Audit(audit::AuditArgs),
+    /// Manage policies: list, check, replay an audit log, generate one
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
     /// The process that owns a detached container (started by wrun itself)
     #[command(hide = true)]
     ContainerMonitor(monitor::MonitorArgs),
@@ -196,6 +203,8 @@ impl Cli {
             Command::Port(a) => a.execute(g),
             Command::Volume(a) => a.execute(g),
             Command::Compose(a) => a.execute(g),
+            Command::Audit(a) => a.execute(g),
+            Command::Policy(a) => a.execute(g),
             Command::ContainerMonitor(a) => a.execute(g),
             Command::Build(a) => a.execute(g),
             Command::DockerfileParse(a) => a.execute(g),

@@ -68,7 +68,27 @@ impl PullArgs {
 /// user's Docker credentials.
 pub fn client(g: &Global) -> anyhow::Result<Client> {
     let cfg = RegistryConfig::load(&g.root).map_err(|e| ExitError::new(1, e.to_string()))?;
-    Ok(Client::new(cfg))
+    // WRUN_OFFLINE=1: only loopback registries (the test suite sets it, so
+    // an image missing in a test never sends a request to Docker Hub).
+    let offline = std::env::var_os("WRUN_OFFLINE").is_some_and(|v| !v.is_empty() && v != "0");
+    // WRUN_REGISTRY_TIMEOUT=SECONDS: how long a silent registry is waited
+    // for (default 60 s), for slow links and for tests of hanging registries.
+    match std::env::var("WRUN_REGISTRY_TIMEOUT") {
+        Ok(v) => {
+            let secs: u64 = v.parse().ok().filter(|s| *s > 0).ok_or_else(|| {
+                ExitError::new(
+                    1,
+                    format!("WRUN_REGISTRY_TIMEOUT=\"{v}\": want a whole number of seconds > 0"),
+                )
+            })?;
+            let t = std::time::Duration::from_secs(secs);
+            Ok(
+                Client::with_timeouts(cfg, t.min(registry::client::CONNECT_TIMEOUT), t)
+                    .loopback_only(offline),
+            )
+        }
+        Err(_) => Ok(Client::new(cfg).loopback_only(offline)),
+    }
 }
 
 /// Docker's prefix for errors that come from the engine's side.

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use wrun_images::Store;
 use wrun_runtime::cgroup::Resources;
+use wrun_runtime::isolation::Isolation;
 use wrun_runtime::launch::{Runtime, SignalProxy};
 use wrun_runtime::logs::LogOptions;
 use wrun_runtime::monitor::Attached;
@@ -136,6 +137,15 @@ pub struct RunArgs {
     /// Disable any container-specified HEALTHCHECK
     #[arg(long = "no-healthcheck")]
     pub no_healthcheck: bool,
+    /// Isolation: process (none, a benchmark baseline), namespaces (default), wasm (calls decided by a policy)
+    #[arg(long, value_name = "LEVEL")]
+    pub isolation: Option<String>,
+    /// Policy deciding file and network calls: a built-in (audit, no-network, read-only), or a .wasm, .wat or YAML file (implies --isolation wasm)
+    #[arg(long, value_name = "NAME|FILE")]
+    pub policy: Option<String>,
+    /// Teaching lab only: check, then let the kernel run the call (racy on purpose)
+    #[arg(long = "policy-naive", hide = true)]
+    pub policy_naive: bool,
     /// IMAGE, then the command and its arguments
     #[arg(
         required = true,
@@ -432,7 +442,28 @@ impl RunArgs {
                 Some(nano)
             }
         };
-        let network = self.network.parse::<NetworkMode>()?;
+        let mut network = self.network.parse::<NetworkMode>()?;
+        let isolation = match &self.isolation {
+            Some(v) => v.parse::<Isolation>()?,
+            None if self.policy.is_some() => Isolation::Wasm,
+            None => Isolation::Namespaces,
+        };
+        let policy = match (isolation, &self.policy) {
+            (Isolation::Wasm, None) => Some("audit".to_string()),
+            (Isolation::Wasm, Some(p)) => Some(p.clone()),
+            (_, None) => None,
+            (other, Some(_)) => anyhow::bail!(
+                "--policy needs --isolation wasm, not --isolation {}",
+                other.as_str()
+            ),
+        };
+        if self.policy_naive && policy.is_none() {
+            anyhow::bail!("--policy-naive needs a --policy");
+        }
+        if isolation == Isolation::Process {
+            // Nothing is isolated, the network included.
+            network = NetworkMode::Host;
+        }
         let mut publish = Vec::new();
         for p in &self.publish {
             publish.extend(
@@ -496,6 +527,9 @@ impl RunArgs {
             aliases: self.network_alias.clone(),
             add_hosts,
             dns: self.dns.clone(),
+            isolation,
+            policy,
+            policy_naive: self.policy_naive,
             resources: Resources {
                 memory,
                 nano_cpus,

@@ -70,6 +70,8 @@ impl Env {
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(wrun_bin());
         c.arg("--root").arg(self.root()).args(args);
+        // A missing image must never send the test to Docker Hub.
+        c.env("WRUN_OFFLINE", "1");
         c.stdin(Stdio::null());
         c
     }
@@ -263,4 +265,73 @@ pub fn cgroups_named(prefix: &str) -> Vec<PathBuf> {
         }
     }
     found
+}
+
+/// The key of an image built from a context directory on the cached
+/// `debian-bookworm-slim` base: the first 16 hex digits of the SHA-256 of
+/// `<sha256>  ./<path>` lines (every regular file, paths in byte order) and
+/// `base <name of the base tarball>`. `scripts/make-lecture-images.sh`
+/// computes the same key, so the two share the cached tarballs.
+pub fn built_image_key(context: &Path, base_tar: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    fn walk(dir: &Path, rel: &str, out: &mut Vec<(String, PathBuf)>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let name = format!("{rel}/{}", e.file_name().to_string_lossy());
+            let ft = e.file_type().unwrap();
+            if ft.is_dir() {
+                walk(&e.path(), &name, out);
+            } else if ft.is_file() {
+                out.push((name, e.path()));
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(context, ".", &mut files);
+    files.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let mut listing = String::new();
+    for (name, path) in &files {
+        let digest = Sha256::digest(std::fs::read(path).unwrap());
+        listing.push_str(&format!("{}  {name}\n", hex::encode(digest)));
+    }
+    let base = std::fs::canonicalize(base_tar).unwrap_or_else(|_| base_tar.to_path_buf());
+    let base = base.file_name().unwrap().to_string_lossy().into_owned();
+    listing.push_str(&format!("base {base}\n"));
+    hex::encode(Sha256::digest(listing.as_bytes()))[..16].to_owned()
+}
+
+impl Env {
+    /// Gives this state root the image built from `context` (a Dockerfile
+    /// `FROM debian:bookworm-slim`, e.g. the lecture's `postgres:15` and
+    /// `redis:7`) as `reference`. A build installs packages with apt, so the
+    /// image is kept, `wrun save`d, in `WRUN_TEST_IMAGES` as
+    /// `built-KEY.tar` ([`built_image_key`]) and loaded from there next
+    /// time. `None` (skip) when the base tarball is missing outside CI.
+    pub fn with_built_image(self, context: &Path, reference: &str) -> Option<Self> {
+        let dir = std::env::var("WRUN_TEST_IMAGES").unwrap_or_else(|_| "/var/cache/wrun".into());
+        let dir = Path::new(&dir);
+        let key = built_image_key(context, &dir.join("debian-bookworm-slim.tar"));
+        let cached = dir.join(format!("built-{key}.tar"));
+        let env = if cached.exists() {
+            self
+        } else {
+            let env = self.with_cached_image("debian-bookworm-slim", "debian:bookworm-slim")?;
+            ok(&env.wrun(&["build", "-q", "-t", reference, context.to_str().unwrap()]));
+            // Written beside its final name and renamed: a concurrent test
+            // never loads half a tarball.
+            let tmp = dir.join(format!(".built-{key}.{}.tar", std::process::id()));
+            ok(&env.wrun(&["save", "-o", tmp.to_str().unwrap(), reference]));
+            std::fs::rename(&tmp, &cached).unwrap();
+            return Some(env);
+        };
+        let loaded = ok(&env.wrun(&["load", "-i", cached.to_str().unwrap()]));
+        let name = loaded
+            .lines()
+            .find_map(|l| l.strip_prefix("Loaded image: "))
+            .unwrap_or_else(|| panic!("no image name in {loaded}"))
+            .to_owned();
+        if name != reference {
+            ok(&env.wrun(&["tag", &name, reference]));
+        }
+        Some(env)
+    }
 }

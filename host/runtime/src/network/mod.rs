@@ -400,7 +400,24 @@ impl NetworkManager {
             }
             None => link::host_routes()?.into_iter().map(|(r, _)| r).collect(),
         };
-        self.store.create_avoiding(name, opts, false, &avoid)
+        self.store
+            .create_avoiding(name, opts, false, &avoid, self.first_user_slot(name))
+    }
+
+    /// Where the search for a user network's automatic subnet starts: 0 for
+    /// the standard root (as Podman's pool), else a slot hashed from the
+    /// root and the name, so parallel roots (whose bridges, and so routes,
+    /// appear only with their first container) seldom race for one /24.
+    fn first_user_slot(&self, name: &str) -> u8 {
+        if self.state_root == Path::new("/var/lib/wrun") {
+            return 0;
+        }
+        use sha2::Digest;
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(self.state_root.as_os_str().as_encoded_bytes());
+        hasher.update([0]);
+        hasher.update(name.as_bytes());
+        hasher.finalize()[0]
     }
 
     /// The default network `bridge` (bridge `wrun0`), made on first use.

@@ -134,18 +134,19 @@ impl Store {
     }
 
     pub fn create(&self, name: &str, opts: CreateOptions, default: bool) -> Result<Network> {
-        self.create_avoiding(name, opts, default, &[])
+        self.create_avoiding(name, opts, default, &[], 0)
     }
 
     /// [`create`](Self::create), where an automatic subnet also stays
     /// clear of `avoid` (the host's routes: a LAN, another state root's
-    /// bridge).
+    /// bridge) and is searched from slot `first` of the pool on.
     pub fn create_avoiding(
         &self,
         name: &str,
         opts: CreateOptions,
         default: bool,
         avoid: &[Subnet],
+        first: u8,
     ) -> Result<Network> {
         let _lock = self.lock_global()?;
         let existing = self.list()?;
@@ -154,7 +155,7 @@ impl Store {
         }
         let subnet = match &opts.subnet {
             Some(s) => s.parse::<Subnet>()?,
-            None => free_subnet(&existing, avoid)?,
+            None => free_subnet(&existing, avoid, first)?,
         };
         for other in &existing {
             if subnet.overlaps(other.subnet) {
@@ -245,12 +246,12 @@ impl Store {
     }
 }
 
-/// The first `10.89.N.0/24` (N = 0…255) that overlaps no network and
-/// nothing in `avoid`.
-fn free_subnet(existing: &[Network], avoid: &[Subnet]) -> Result<Subnet> {
+/// The first `10.89.N.0/24` (N = `first`, `first` + 1, … wrapping) that
+/// overlaps no network and nothing in `avoid`.
+fn free_subnet(existing: &[Network], avoid: &[Subnet], first: u8) -> Result<Subnet> {
     (0..=255u8)
-        .map(|n| Subnet {
-            addr: Ipv4Addr::new(10, 89, n, 0),
+        .map(|i| Subnet {
+            addr: Ipv4Addr::new(10, 89, first.wrapping_add(i), 0),
             prefix: 24,
         })
         .find(|s| {
@@ -329,7 +330,7 @@ mod tests {
         let b = s.create("b", CreateOptions::default(), false).unwrap();
         let avoid = ["10.89.2.0/23".parse().unwrap()];
         let c = s
-            .create_avoiding("c", CreateOptions::default(), false, &avoid)
+            .create_avoiding("c", CreateOptions::default(), false, &avoid, 0)
             .unwrap();
         assert_eq!(c.subnet.to_string(), "10.89.4.0/24");
         assert_eq!(b.subnet.to_string(), "10.89.1.0/24");

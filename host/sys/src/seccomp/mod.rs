@@ -30,6 +30,41 @@ pub use bpf::{MAX_INSNS, compile, filter_flags, uses_notify};
 pub use install::{flags, install};
 pub use profile::docker_default;
 
+/// The policy layer's trap filter: every call in `names` goes to the
+/// supervisor (`SCMP_ACT_NOTIFY`), everything else is allowed (the
+/// container's own filter, installed before, still applies: the kernel
+/// takes the strictest answer of all filters). `sendto` is trapped only
+/// when it names a destination (argument 4 is not NULL): the only argument
+/// this filter ever loads, inside `sendto`'s own branch, so every other
+/// call keeps the kernel's per-syscall cache. Unknown names are skipped.
+pub fn trap_table<S: AsRef<str>>(names: &[S]) -> oci_spec::runtime::LinuxSeccomp {
+    use oci_spec::runtime::{
+        Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArgBuilder, LinuxSyscall,
+    };
+    let mut rules = Vec::new();
+    for name in names {
+        let name = name.as_ref();
+        let mut s = LinuxSyscall::default();
+        s.set_names(vec![name.to_owned()]);
+        s.set_action(LinuxSeccompAction::ScmpActNotify);
+        if name == "sendto" {
+            let with_address = LinuxSeccompArgBuilder::default()
+                .index(4usize)
+                .op(LinuxSeccompOperator::ScmpCmpNe)
+                .value(0u64)
+                .build()
+                .expect("all fields of the argument rule are set");
+            s.set_args(Some(vec![with_address]));
+        }
+        rules.push(s);
+    }
+    let mut t = LinuxSeccomp::default();
+    t.set_default_action(LinuxSeccompAction::ScmpActAllow);
+    t.set_architectures(Some(vec![Arch::ScmpArchX86_64]));
+    t.set_syscalls(Some(rules));
+    t
+}
+
 use oci_spec::runtime::LinuxSeccompOperator;
 
 /// The `AUDIT_ARCH_X86_64` value seccomp reports in `seccomp_data.arch`.

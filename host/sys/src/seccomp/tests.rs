@@ -515,3 +515,24 @@ fn only_argument_rules_load_arguments() {
     want.sort();
     assert_eq!(loaders, want);
 }
+
+#[test]
+fn trap_table_notifies_only_the_named_calls() {
+    let prog = compile(&super::trap_table(&["openat", "connect", "sendto"])).unwrap();
+    assert_eq!(eval(&prog, "openat", &[]), ret::USER_NOTIF);
+    assert_eq!(eval(&prog, "connect", &[3, 0x1000, 16]), ret::USER_NOTIF);
+    assert_eq!(eval(&prog, "read", &[]), ret::ALLOW);
+    assert_eq!(eval(&prog, "sendto", &[3, 0x1000, 5, 0, 0, 0]), ret::ALLOW);
+    assert_eq!(
+        eval(&prog, "sendto", &[3, 0x1000, 5, 0, 0x2000, 16]),
+        ret::USER_NOTIF
+    );
+    // Without sendto the filter never loads an argument word, so the
+    // kernel can cache every result (offsets >= 16 are the arguments).
+    let plain = compile(&super::trap_table(&["openat", "unknown_call"])).unwrap();
+    assert!(
+        plain.iter().all(|i| !(i.code == 0x20 && i.k >= 16)),
+        "an argument is loaded"
+    );
+    assert_eq!(eval(&plain, "openat", &[]), ret::USER_NOTIF);
+}

@@ -92,38 +92,6 @@ impl<'g> WrunEngine<'g> {
         Ok(())
     }
 
-    /// A `10.89.N.0/24` that no network of this root and no route of the
-    /// host uses. The search starts at a slot hashed from the state root
-    /// and the network's name, so projects of different roots (whose
-    /// bridges only appear when their first container starts) seldom pick
-    /// the same one at the same time.
-    fn free_subnet(&self, nets: &NetworkManager, name: &str) -> Result<String> {
-        let ours: Vec<(u32, u32)> = nets
-            .list()
-            .map_err(engine_err)?
-            .iter()
-            .filter_map(|n| parse_cidr(&n.subnet.to_string()))
-            .collect();
-        let routes = host_routes();
-        let digest = fnv_hash(&format!("{}\0{name}", self.g.root.display()));
-        let start = digest % 256;
-        for i in 0..256u32 {
-            let n = (start + i) % 256;
-            let net = (10u32 << 24) | (89 << 16) | (n << 8);
-            let mask = 0xffff_ff00u32;
-            let clash = ours
-                .iter()
-                .chain(routes.iter())
-                .any(|(a, m)| (a & m & mask) == (net & m & mask));
-            if !clash {
-                return Ok(format!("10.89.{n}.0/24"));
-            }
-        }
-        Err(Error::Engine(format!(
-            "network {name}: every 10.89.N.0/24 is in use; give the network an ipam subnet"
-        )))
-    }
-
     /// The `wrun run` command line for a container spec.
     pub fn run_argv(spec: &ContainerSpec<'_>, detach: bool) -> Result<Vec<String>> {
         let s = spec.service;
@@ -416,10 +384,8 @@ impl Engine for WrunEngine<'_> {
         }
         let ipam = def.ipam.as_ref().and_then(|i| i.config.first());
         let nets = NetworkManager::open(&self.g.root).map_err(engine_err)?;
-        let subnet = match ipam.and_then(|c| c.subnet.clone()) {
-            Some(s) => Some(s),
-            None => Some(self.free_subnet(&nets, name)?),
-        };
+        // Without an ipam subnet the network layer picks a free one.
+        let subnet = ipam.and_then(|c| c.subnet.clone());
         nets.create(
             name,
             CreateOptions {
@@ -546,42 +512,4 @@ impl Engine for WrunEngine<'_> {
             &format!("removing image {reference}"),
         )
     }
-}
-
-/// `a.b.c.d/n` as (address, mask).
-fn parse_cidr(s: &str) -> Option<(u32, u32)> {
-    let (addr, prefix) = s.split_once('/')?;
-    let addr: std::net::Ipv4Addr = addr.parse().ok()?;
-    let prefix: u32 = prefix.parse().ok()?;
-    let mask = if prefix == 0 {
-        0
-    } else {
-        u32::MAX << (32 - prefix)
-    };
-    Some((u32::from(addr), mask))
-}
-
-/// The host's IPv4 routes (`/proc/net/route`: little-endian hex) as
-/// (destination, mask), the default route left out.
-fn host_routes() -> Vec<(u32, u32)> {
-    let Ok(text) = std::fs::read_to_string("/proc/net/route") else {
-        return Vec::new();
-    };
-    text.lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            let dest = u32::from_str_radix(f.get(1)?, 16).ok()?.swap_bytes();
-            let mask = u32::from_str_radix(f.get(7)?, 16).ok()?.swap_bytes();
-            (mask != 0).then_some((dest, mask))
-        })
-        .collect()
-}
-
-fn fnv_hash(s: &str) -> u32 {
-    let mut h: u32 = 2_166_136_261;
-    for b in s.bytes() {
-        h = (h ^ u32::from(b)).wrapping_mul(16_777_619);
-    }
-    h
 }
