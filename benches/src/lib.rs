@@ -297,6 +297,10 @@ const CRUN_WRAPPER: &str = "crun's wrapper alone (`exec true`)";
 pub(crate) struct Workdir {
     pub(crate) path: PathBuf,
     pub(crate) podman: Option<Vec<OsString>>,
+    /// wrun binaries and their state roots under `path`: their default
+    /// network's bridge and NAT rules (kept between containers) are
+    /// removed on drop.
+    pub(crate) wrun_roots: Vec<(PathBuf, PathBuf)>,
 }
 
 impl Workdir {
@@ -307,7 +311,11 @@ impl Workdir {
             .unwrap_or(0);
         let path = parent.join(format!("wrun-bench.{}.{nanos}", std::process::id()));
         fs::create_dir(&path)?;
-        Ok(Workdir { path, podman: None })
+        Ok(Workdir {
+            path,
+            podman: None,
+            wrun_roots: Vec::new(),
+        })
     }
 }
 
@@ -318,6 +326,15 @@ impl Drop for Workdir {
             let _ = Command::new(&base[0])
                 .args(&base[1..])
                 .args(["system", "reset", "--force"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        for (wrun, root) in &self.wrun_roots {
+            let _ = Command::new(wrun)
+                .arg("--root")
+                .arg(root)
+                .args(["network", "teardown-default"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status();
@@ -641,13 +658,16 @@ fn prepare(
     }
 
     if wanted("wrun") {
-        match prepare_wrun(cfg.wrun.clone(), WRUN, cfg, &dir.join("wrun-root")) {
-            Ok(p) => peers.push(p),
+        match prepare_wrun(cfg.wrun.clone(), WRUN, cfg, &dir.join("wrun-root"), work) {
+            Ok(p) => {
+                peers.push(with_default_bridge(&p));
+                peers.push(p);
+            }
             Err(e) => skipped.push((WRUN.into(), e)),
         }
         if let Some(base) = &cfg.wrun_baseline {
             let root = dir.join("wrun-baseline-root");
-            match prepare_wrun(Some(base.clone()), WRUN_BASELINE, cfg, &root) {
+            match prepare_wrun(Some(base.clone()), WRUN_BASELINE, cfg, &root, work) {
                 Ok(p) => peers.push(p),
                 Err(e) => skipped.push((WRUN_BASELINE.into(), e)),
             }
@@ -737,12 +757,34 @@ fn prepare_podman(cfg: &Config, work: &mut Workdir, dir: &Path) -> Result<Option
 
 const WRUN: &str = "wrun run --rm";
 const WRUN_BASELINE: &str = "wrun run --rm (baseline build)";
+const WRUN_BRIDGE: &str = "wrun run --rm, default bridge network";
+
+/// `peer` (wrun with `--network none`) on the default bridge network
+/// instead: a veth pair and a leased address more (the bridge and its NAT
+/// rules are made by the probe run and then kept). Not a row to compare
+/// with crun, whose bundle gets an empty network namespace.
+fn with_default_bridge(peer: &Peer) -> Peer {
+    let mut argv = peer.argv.clone();
+    if let Some(i) = argv.iter().position(|a| a == "--network") {
+        argv.drain(i..i + 2);
+    }
+    Peer {
+        name: WRUN_BRIDGE,
+        argv,
+        env: peer.env.clone(),
+        how: peer.how.replace(" --network none", "").replace(
+            "`, image",
+            "` (its default bridge network, kept between containers), image",
+        ),
+    }
+}
 
 fn prepare_wrun(
     wrun: Option<PathBuf>,
     name: &'static str,
     cfg: &Config,
     root: &Path,
+    work: &mut Workdir,
 ) -> Result<Peer, String> {
     let Some(wrun) = wrun else {
         return Err("no wrun binary (build it with `cargo build --release`, or set WRUN)".into());
@@ -757,6 +799,7 @@ fn prepare_wrun(
         import.arg("--change").arg(change);
     }
     import.arg(&cfg.rootfs_tar).arg("busybox:latest");
+    work.wrun_roots.push((wrun.clone(), root.clone()));
     run_checked(&mut import, "wrun import")?;
     Ok(Peer {
         name,
@@ -860,6 +903,7 @@ pub fn run(cfg: &Config) -> Result<Report, String> {
         "podman run --rm",
         WRUN,
         WRUN_BASELINE,
+        WRUN_BRIDGE,
         CRUN_WRAPPED,
         CRUN_WRAPPER,
     ];

@@ -564,6 +564,9 @@ impl Prepared {
             import.arg("--change").arg(change);
         }
         import.arg(&self.image_tar).arg("wrun-bench:latest");
+        self.work
+            .wrun_roots
+            .push((wrun.to_path_buf(), root.clone()));
         let r = run_checked(&mut import, "wrun import").map(|()| root);
         self.wrun_root = Some(r.clone());
         r

@@ -30,6 +30,10 @@ pub enum NetworkCommand {
     Connect(ConnectArgs),
     /// Disconnect a container from a network
     Disconnect(DisconnectArgs),
+    /// Remove the default network's bridge and NAT rules (kept between
+    /// containers, as Docker keeps docker0)
+    #[command(hide = true)]
+    TeardownDefault(TeardownDefaultArgs),
 }
 
 impl NetworkCommand {
@@ -42,6 +46,7 @@ impl NetworkCommand {
             NetworkCommand::Prune(a) => a.execute(g),
             NetworkCommand::Connect(a) => a.execute(g),
             NetworkCommand::Disconnect(a) => a.execute(g),
+            NetworkCommand::TeardownDefault(a) => a.execute(g),
         }
     }
 }
@@ -269,6 +274,16 @@ impl RmArgs {
             }
         }
         Ok(code)
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TeardownDefaultArgs {}
+
+impl TeardownDefaultArgs {
+    pub fn execute(self, g: &Global) -> anyhow::Result<i32> {
+        open(g)?.teardown_default().map_err(daemon)?;
+        Ok(0)
     }
 }
 

@@ -45,6 +45,8 @@ impl Drop for Env {
         for net in text(&nets.stdout).lines() {
             let _ = self.wrun(&["network", "rm", net]);
         }
+        // The default network's bridge and rules stay between containers.
+        let _ = self.wrun(&["network", "teardown-default"]);
     }
 }
 

@@ -14,8 +14,11 @@
 //! atomically) and, on the first one, the default route via the gateway.
 //! Links, addresses and routes are made over rtnetlink ([`link`]); outbound
 //! NAT is a masquerade rule per network in wrun's own nftables table
-//! `ip wrun` ([`nat`]), removed by handle when the last container of the
-//! network is gone (see `nft(8)`).
+//! `ip wrun` ([`nat`]), removed by handle when the last container of a
+//! user-defined network is gone (see `nft(8)`). The default network's bridge
+//! and rules stay once made, as Docker keeps `docker0`: a lone `wrun run`
+//! would otherwise make and delete both every time (≈ 150 ms, most of it in
+//! `nft`); `wrun network teardown-default` removes them.
 //!
 //! Names resolve through `/etc/hosts` ([`hosts`]): on user-defined networks
 //! every container's hosts file lists the others, and is rewritten in place
@@ -475,6 +478,27 @@ impl NetworkManager {
         })
     }
 
+    /// Removes the default network's bridge and NAT rules, which otherwise
+    /// stay from its first container on (as Docker keeps `docker0`):
+    /// `wrun network teardown-default`, for uninstalling wrun or removing a
+    /// state root (tests do, for theirs). Refused while a container is
+    /// attached; nothing to do when the network was never used.
+    pub fn teardown_default(&self) -> Result<()> {
+        let Some(net) = self.store.find(DEFAULT_NETWORK)? else {
+            return Ok(());
+        };
+        let _lock = self.store.lock_network(&net)?;
+        let leases = self.store.leases(&net)?;
+        if let Some(id) = leases.endpoints.keys().next() {
+            return Err(Error::ActiveEndpoints {
+                name: net.name.clone(),
+                id: id.clone(),
+            });
+        }
+        link::delete_bridge(&net.bridge)?;
+        nat::remove(&self.store, &net.id)
+    }
+
     /// `network prune`: removes every user-defined network without
     /// containers; returns their names.
     pub fn prune(&self) -> Result<Vec<String>> {
@@ -661,17 +685,26 @@ impl NetworkManager {
             leases.endpoints.insert(id.to_string(), record);
             self.store.save_leases(&net, &leases)?;
             let made = (|| {
-                if first_on_network || !link::exists(&net.bridge)? {
+                let bridge_exists = link::exists(&net.bridge)?;
+                // A user network's bridge and rules come with its first
+                // container and go with its last (under this lease lock):
+                // containers joining a network already in use need no `nft`
+                // call at all. The default network's are made together when
+                // its bridge is missing and then kept (see `detach`), so a
+                // bridge that exists has its rules.
+                let make = if net.is_user_defined() {
+                    first_on_network || !bridge_exists
+                } else {
+                    !bridge_exists
+                };
+                if make {
                     check_host_routes(&net.name, net.subnet, Some(&net.bridge))?;
                     link::ensure_bridge(&net.bridge, net.gateway, net.subnet.prefix)?;
                 }
                 if !net.internal && self.ip_forward {
                     nat::enable_ip_forward()?;
                 }
-                // The rules come with a network's first container and go with
-                // its last (under this lease lock): containers joining a
-                // network already in use need no `nft` call at all.
-                if first_on_network {
+                if make {
                     nat::ensure(&self.store, &net)?;
                 }
                 let gateway = (default_route && !net.internal).then_some(net.gateway);
@@ -721,7 +754,9 @@ impl NetworkManager {
             };
             link::delete_link(&record.host_veth)?;
             self.store.save_leases(net, &leases)?;
-            if leases.endpoints.is_empty() {
+            // The default network's bridge and rules stay for the next
+            // container (see `attach`).
+            if leases.endpoints.is_empty() && net.is_user_defined() {
                 link::delete_bridge(&net.bridge)?;
                 nat::remove(&self.store, &net.id)?;
             }
