@@ -347,9 +347,19 @@ pub fn serve(container_dir: &Path, policy: Policy, choice: &PolicyChoice) -> Res
                     }
                 };
                 // Workers end by themselves when their processes are gone;
-                // the monitor joins them before it exits (`drain`).
+                // the monitor joins them before it exits (`drain`). The lock
+                // is held from before the workers start until they are
+                // listed: a worker may answer the workload's calls at once,
+                // and a short-lived container can exit, and the monitor
+                // call `drain`, before this thread is scheduled again; with
+                // the push after `start`, `drain` found nothing to wait for
+                // and the monitor's exit cut off the audit records (seen as
+                // an empty audit log under load). Every trapped call waits
+                // for a worker, so a workload that made one cannot exit
+                // before this thread holds the lock.
+                let mut running = RUNNING.lock().unwrap_or_else(|p| p.into_inner());
                 match wrun_supervisor::Supervisor::start(seccomp, config.clone()) {
-                    Ok(s) => RUNNING.lock().unwrap_or_else(|p| p.into_inner()).push(s),
+                    Ok(s) => running.push(s),
                     // The listener is closed here: the kernel fails every
                     // trapped call from now on (the container never hangs).
                     Err(e) => tracing::error!("starting the supervisor: {e}"),
