@@ -61,8 +61,8 @@ type Job = (u64, fn(u16), mpsc::Sender<Duration>);
 impl Scenario {
     fn new(
         calls: &'static [&'static str],
-        mode: Option<SupMode>,
-        supervisor: mpsc::Sender<(OwnedFd, SupMode)>,
+        mode: Option<(SupMode, usize)>,
+        supervisor: mpsc::Sender<(OwnedFd, SupMode, usize)>,
         port: u16,
     ) -> Scenario {
         let (tx, rx) = mpsc::channel::<Job>();
@@ -78,8 +78,8 @@ impl Scenario {
                     0
                 };
                 let listener = wrun_sys::seccomp::install(&prog, flags).unwrap();
-                if let (Some(l), Some(m)) = (listener, mode) {
-                    supervisor.send((l, m)).unwrap();
+                if let (Some(l), Some((m, workers))) = (listener, mode) {
+                    supervisor.send((l, m, workers)).unwrap();
                     // Let the workers come up before measuring.
                     std::thread::sleep(Duration::from_millis(200));
                 }
@@ -117,14 +117,14 @@ fn bench(c: &mut Criterion) {
             drop(s);
         }
     });
-    let (tx, rx) = mpsc::channel::<(OwnedFd, SupMode)>();
+    let (tx, rx) = mpsc::channel::<(OwnedFd, SupMode, usize)>();
     let dir = tempfile::tempdir().unwrap();
     let audit = dir.path().join("audit.jsonl");
     std::thread::spawn(move || {
         let engine = PolicyEngine::new().unwrap();
         let policy = engine.load(ALLOW_ALL.as_bytes()).unwrap();
         let mut held = Vec::new();
-        for (listener, mode) in rx {
+        for (listener, mode, workers) in rx {
             held.push(
                 Supervisor::start(
                     listener,
@@ -132,7 +132,7 @@ fn bench(c: &mut Criterion) {
                         policy: policy.clone(),
                         policy_name: "allow-all".into(),
                         audit_log: audit.clone(),
-                        workers: 2,
+                        workers,
                         mode,
                     },
                 )
@@ -143,8 +143,12 @@ fn bench(c: &mut Criterion) {
     const OPENS: &[&str] = &["open", "openat", "openat2", "creat", "connect"];
     let native = Scenario::new(&[], None, tx.clone(), port);
     let untrapped = Scenario::new(&["mknodat"], None, tx.clone(), port);
-    let emulated = Scenario::new(OPENS, Some(SupMode::Emulate), tx.clone(), port);
-    let naive = Scenario::new(OPENS, Some(SupMode::Naive), tx.clone(), port);
+    // The pool as containers get it, and a single worker (no other thread
+    // woken with it).
+    let pool = wrun_supervisor::DEFAULT_WORKERS;
+    let emulated = Scenario::new(OPENS, Some((SupMode::Emulate, pool)), tx.clone(), port);
+    let naive = Scenario::new(OPENS, Some((SupMode::Naive, pool)), tx.clone(), port);
+    let single = Scenario::new(OPENS, Some((SupMode::Emulate, 1)), tx.clone(), port);
 
     let mut g = c.benchmark_group("policy-layer");
     g.bench_function("openat+close native", |b| {
@@ -155,6 +159,9 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("openat+close trapped, wasm decision, emulated", |b| {
         b.iter_custom(|n| emulated.time(n, open_close))
+    });
+    g.bench_function("openat+close trapped, emulated, one worker", |b| {
+        b.iter_custom(|n| single.time(n, open_close))
     });
     g.bench_function("openat+close trapped, CONTINUE", |b| {
         b.iter_custom(|n| naive.time(n, open_close))

@@ -22,7 +22,7 @@ use wrun_policy::{Decision, Op, Request};
 use wrun_sys::notify::{self, Notification};
 
 use crate::Mode as SupervisorMode;
-use crate::procinfo::{self, ThreadInfo};
+use crate::procinfo::{PathBuffer, ThreadInfo};
 use crate::worker::Worker;
 
 const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
@@ -130,66 +130,83 @@ pub(crate) fn handle(w: &mut Worker<'_>, n: &Notification) -> Outcome {
     if n.arch != AUDIT_ARCH_X86_64 {
         return Outcome::reply(Reply::Errno(libc::ENOSYS));
     }
-    let Some(info) = procinfo::read(w.shared.proc_dir.as_fd(), n.pid, &mut w.status_buf) else {
+    if !w.status.read(w.shared.proc_dir.as_fd(), n.pid) {
         // The thread is gone (or its status unreadable): nothing to emulate.
         return Outcome::reply(Reply::Errno(libc::ESRCH));
-    };
-    let a = n.args;
-    let at_fdcwd = libc::AT_FDCWD;
+    }
+    // Borrowed from the worker for the call (its group list is reused).
+    let info = std::mem::take(&mut w.status.info);
     let mut call = Call { w, n, info };
-    match i64::from(n.nr) {
-        libc::SYS_open => call.open(at_fdcwd, a[0], a[1] as u32, a[2] as u32, 0),
-        libc::SYS_openat => call.open(a[0] as i32, a[1], a[2] as u32, a[3] as u32, 0),
-        libc::SYS_creat => call.open(
-            at_fdcwd,
-            a[0],
-            (libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as u32,
-            a[1] as u32,
-            0,
-        ),
-        libc::SYS_openat2 => call.openat2(a[0] as i32, a[1], a[2], a[3]),
-        libc::SYS_mkdir => call.mkdir(at_fdcwd, a[0], a[1] as u32),
-        libc::SYS_mkdirat => call.mkdir(a[0] as i32, a[1], a[2] as u32),
-        libc::SYS_unlink => call.unlink(at_fdcwd, a[0], 0),
-        libc::SYS_rmdir => call.unlink(at_fdcwd, a[0], libc::AT_REMOVEDIR as u32),
-        libc::SYS_unlinkat => call.unlink(a[0] as i32, a[1], a[2] as u32),
-        libc::SYS_rename => call.rename(at_fdcwd, a[0], at_fdcwd, a[1], 0),
-        libc::SYS_renameat => call.rename(a[0] as i32, a[1], a[2] as i32, a[3], 0),
-        libc::SYS_renameat2 => call.rename(a[0] as i32, a[1], a[2] as i32, a[3], a[4] as u32),
-        libc::SYS_link => call.link(at_fdcwd, a[0], at_fdcwd, a[1], 0),
-        libc::SYS_linkat => call.link(a[0] as i32, a[1], a[2] as i32, a[3], a[4] as u32),
-        libc::SYS_symlink => call.symlink(a[0], at_fdcwd, a[1]),
-        libc::SYS_symlinkat => call.symlink(a[0], a[1] as i32, a[2]),
-        libc::SYS_chmod => call.chmod(at_fdcwd, a[0], a[1] as u32, 0),
-        libc::SYS_fchmodat => call.chmod(a[0] as i32, a[1], a[2] as u32, 0),
-        libc::SYS_fchmodat2 => call.chmod(a[0] as i32, a[1], a[2] as u32, a[3] as u32),
-        libc::SYS_chown => call.chown(at_fdcwd, a[0], a[1] as u32, a[2] as u32, 0),
-        libc::SYS_lchown => call.chown(
-            at_fdcwd,
-            a[0],
-            a[1] as u32,
-            a[2] as u32,
-            libc::AT_SYMLINK_NOFOLLOW as u32,
-        ),
-        libc::SYS_fchownat => call.chown(a[0] as i32, a[1], a[2] as u32, a[3] as u32, a[4] as u32),
-        libc::SYS_truncate => call.truncate(a[0], a[1] as i64),
-        libc::SYS_mknod => call.mknod(at_fdcwd, a[0], a[1] as u32, a[2]),
-        libc::SYS_mknodat => call.mknod(a[0] as i32, a[1], a[2] as u32, a[3]),
-        libc::SYS_execve => call.exec(at_fdcwd, a[0], 0),
-        libc::SYS_execveat => call.exec(a[0] as i32, a[1], a[4] as u32),
-        libc::SYS_socket => call.socket(a[0] as u32, a[1] as u32, a[2] as u32),
-        libc::SYS_listen => call.listen(a[0] as i32),
-        libc::SYS_connect => call.sockaddr_call(Op::Connect, a[0] as i32, a[1], a[2] as u32, None),
-        libc::SYS_bind => call.sockaddr_call(Op::Bind, a[0] as i32, a[1], a[2] as u32, None),
-        libc::SYS_sendto => call.sockaddr_call(
-            Op::Sendto,
-            a[0] as i32,
-            a[4],
-            a[5] as u32,
-            Some((a[1], a[2], a[3] as i32)),
-        ),
-        // A trapped call this supervisor does not know: fail closed.
-        _ => Outcome::reply(Reply::Errno(libc::ENOSYS)),
+    let outcome = call.dispatch();
+    call.w.status.info = call.info;
+    outcome
+}
+
+impl Call<'_, '_> {
+    /// Runs the emulation of the trapped call.
+    fn dispatch(&mut self) -> Outcome {
+        let n = self.n;
+        let a = n.args;
+        let at_fdcwd = libc::AT_FDCWD;
+        let call = self;
+        match i64::from(n.nr) {
+            libc::SYS_open => call.open(at_fdcwd, a[0], a[1] as u32, a[2] as u32, 0),
+            libc::SYS_openat => call.open(a[0] as i32, a[1], a[2] as u32, a[3] as u32, 0),
+            libc::SYS_creat => call.open(
+                at_fdcwd,
+                a[0],
+                (libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as u32,
+                a[1] as u32,
+                0,
+            ),
+            libc::SYS_openat2 => call.openat2(a[0] as i32, a[1], a[2], a[3]),
+            libc::SYS_mkdir => call.mkdir(at_fdcwd, a[0], a[1] as u32),
+            libc::SYS_mkdirat => call.mkdir(a[0] as i32, a[1], a[2] as u32),
+            libc::SYS_unlink => call.unlink(at_fdcwd, a[0], 0),
+            libc::SYS_rmdir => call.unlink(at_fdcwd, a[0], libc::AT_REMOVEDIR as u32),
+            libc::SYS_unlinkat => call.unlink(a[0] as i32, a[1], a[2] as u32),
+            libc::SYS_rename => call.rename(at_fdcwd, a[0], at_fdcwd, a[1], 0),
+            libc::SYS_renameat => call.rename(a[0] as i32, a[1], a[2] as i32, a[3], 0),
+            libc::SYS_renameat2 => call.rename(a[0] as i32, a[1], a[2] as i32, a[3], a[4] as u32),
+            libc::SYS_link => call.link(at_fdcwd, a[0], at_fdcwd, a[1], 0),
+            libc::SYS_linkat => call.link(a[0] as i32, a[1], a[2] as i32, a[3], a[4] as u32),
+            libc::SYS_symlink => call.symlink(a[0], at_fdcwd, a[1]),
+            libc::SYS_symlinkat => call.symlink(a[0], a[1] as i32, a[2]),
+            libc::SYS_chmod => call.chmod(at_fdcwd, a[0], a[1] as u32, 0),
+            libc::SYS_fchmodat => call.chmod(a[0] as i32, a[1], a[2] as u32, 0),
+            libc::SYS_fchmodat2 => call.chmod(a[0] as i32, a[1], a[2] as u32, a[3] as u32),
+            libc::SYS_chown => call.chown(at_fdcwd, a[0], a[1] as u32, a[2] as u32, 0),
+            libc::SYS_lchown => call.chown(
+                at_fdcwd,
+                a[0],
+                a[1] as u32,
+                a[2] as u32,
+                libc::AT_SYMLINK_NOFOLLOW as u32,
+            ),
+            libc::SYS_fchownat => {
+                call.chown(a[0] as i32, a[1], a[2] as u32, a[3] as u32, a[4] as u32)
+            }
+            libc::SYS_truncate => call.truncate(a[0], a[1] as i64),
+            libc::SYS_mknod => call.mknod(at_fdcwd, a[0], a[1] as u32, a[2]),
+            libc::SYS_mknodat => call.mknod(a[0] as i32, a[1], a[2] as u32, a[3]),
+            libc::SYS_execve => call.exec(at_fdcwd, a[0], 0),
+            libc::SYS_execveat => call.exec(a[0] as i32, a[1], a[4] as u32),
+            libc::SYS_socket => call.socket(a[0] as u32, a[1] as u32, a[2] as u32),
+            libc::SYS_listen => call.listen(a[0] as i32),
+            libc::SYS_connect => {
+                call.sockaddr_call(Op::Connect, a[0] as i32, a[1], a[2] as u32, None)
+            }
+            libc::SYS_bind => call.sockaddr_call(Op::Bind, a[0] as i32, a[1], a[2] as u32, None),
+            libc::SYS_sendto => call.sockaddr_call(
+                Op::Sendto,
+                a[0] as i32,
+                a[4],
+                a[5] as u32,
+                Some((a[1], a[2], a[3] as i32)),
+            ),
+            // A trapped call this supervisor does not know: fail closed.
+            _ => Outcome::reply(Reply::Errno(libc::ENOSYS)),
+        }
     }
 }
 
@@ -231,6 +248,8 @@ impl Call<'_, '_> {
     /// Reads the NUL-terminated path at `addr` into a slot; returns its
     /// length. Re-validates the notification afterwards.
     fn read_path(&mut self, addr: u64, slot: Slot) -> Result<usize, i32> {
+        // Reading another process's memory takes our own capabilities.
+        self.w.creds.privileged().map_err(|e| e as i32)?;
         let buf = match slot {
             Slot::First => &mut self.w.path_buf,
             Slot::Second => &mut self.w.path2_buf,
@@ -253,20 +272,25 @@ impl Call<'_, '_> {
     /// An `O_PATH` handle on where a relative path starts: the caller's cwd
     /// or its descriptor `dirfd`. `None` for an absolute path (the worker's
     /// root is the container's).
-    fn base(&self, dirfd: i32, path: &[u8], always: bool) -> Result<Option<OwnedFd>, i32> {
+    fn base(&mut self, dirfd: i32, path: &[u8], always: bool) -> Result<Option<OwnedFd>, i32> {
         if path.first() == Some(&b'/') && !always {
             return Ok(None);
         }
-        let what = if dirfd == libc::AT_FDCWD {
-            format!("{}/cwd", self.n.pid)
+        let mut what = PathBuffer::new();
+        what.push_u32(self.n.pid);
+        if dirfd == libc::AT_FDCWD {
+            what.push(b"/cwd");
         } else if dirfd < 0 {
             return Err(libc::EBADF);
         } else {
-            format!("{}/fd/{dirfd}", self.n.pid)
-        };
+            what.push(b"/fd/");
+            what.push_u32(dirfd as u32);
+        }
+        // Opening another process's cwd or fd link is a ptrace check.
+        self.w.creds.privileged().map_err(|e| e as i32)?;
         match rustix::fs::openat(
             self.proc_dir(),
-            what,
+            what.as_c_str(),
             OFlags::PATH | OFlags::CLOEXEC,
             Mode::empty(),
         ) {
@@ -278,19 +302,22 @@ impl Call<'_, '_> {
 
     /// Takes on the caller's credentials and umask for the calls that
     /// follow (given back by the worker after each notification).
-    fn assume(&self) -> Result<(), i32> {
+    fn assume(&mut self) -> Result<(), i32> {
         self.w
             .creds
             .assume(&self.info.creds)
             .map_err(|e| e as i32)?;
-        rustix::process::umask(Mode::from_raw_mode(self.info.umask));
+        if self.w.umask != Some(self.info.umask) {
+            rustix::process::umask(Mode::from_raw_mode(self.info.umask));
+            self.w.umask = Some(self.info.umask);
+        }
         Ok(())
     }
 
     /// The canonical path of one of our descriptors, as the worker (rooted
     /// in the container) sees it.
     fn canonical(&self, fd: BorrowedFd<'_>) -> Result<Vec<u8>, i32> {
-        rustix::fs::readlinkat(self.proc_dir(), fd_link(fd), Vec::new())
+        rustix::fs::readlinkat(self.proc_dir(), fd_link(fd).as_c_str(), Vec::new())
             .map(CString::into_bytes)
             .map_err(errno)
     }
@@ -435,9 +462,12 @@ impl Call<'_, '_> {
             }
             match rustix::fs::openat2(start, &path[..], locate, Mode::empty(), resolve) {
                 Ok(found) => {
-                    let is_symlink = rustix::fs::fstat(&found)
-                        .map(|s| FileType::from_raw_mode(s.st_mode) == FileType::Symlink)
-                        .map_err(errno)?;
+                    // Without O_NOFOLLOW the kernel followed a final symlink,
+                    // so only then can `found` be one.
+                    let is_symlink = locate.contains(OFlags::NOFOLLOW)
+                        && rustix::fs::fstat(&found)
+                            .map(|s| FileType::from_raw_mode(s.st_mode) == FileType::Symlink)
+                            .map_err(errno)?;
                     if is_symlink && !excl && !oflags.contains(OFlags::PATH) {
                         return Err(libc::ELOOP);
                     }
@@ -465,7 +495,7 @@ impl Call<'_, '_> {
                             & !(OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC);
                         match rustix::fs::openat(
                             proc_dir,
-                            fd_link(found.as_fd()),
+                            fd_link(found.as_fd()).as_c_str(),
                             reopen | OFlags::CLOEXEC,
                             Mode::from_raw_mode(mode),
                         ) {
@@ -767,7 +797,7 @@ impl Call<'_, '_> {
             // Through the magic link of what was checked: the very inode.
             result(rustix::fs::linkat(
                 proc_dir,
-                fd_link(existing.as_fd()),
+                fd_link(existing.as_fd()).as_c_str(),
                 &new_entry.parent,
                 &new_entry.name[..],
                 AtFlags::SYMLINK_FOLLOW,
@@ -821,7 +851,7 @@ impl Call<'_, '_> {
             }
             result(rustix::fs::chmodat(
                 proc_dir,
-                fd_link(fd.as_fd()),
+                fd_link(fd.as_fd()).as_c_str(),
                 Mode::from_raw_mode(mode & 0o7777),
                 AtFlags::empty(),
             ))
@@ -875,7 +905,7 @@ impl Call<'_, '_> {
             }
             match rustix::fs::openat(
                 proc_dir,
-                fd_link(fd.as_fd()),
+                fd_link(fd.as_fd()).as_c_str(),
                 OFlags::WRONLY | OFlags::CLOEXEC,
                 Mode::empty(),
             ) {
@@ -1057,8 +1087,11 @@ impl Call<'_, '_> {
 
 /// `thread-self/fd/N` for one of our descriptors, relative to the host's
 /// `/proc`.
-fn fd_link(fd: BorrowedFd<'_>) -> String {
-    format!("thread-self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd))
+fn fd_link(fd: BorrowedFd<'_>) -> PathBuffer {
+    let mut p = PathBuffer::new();
+    p.push(b"thread-self/fd/");
+    p.push_u32(std::os::fd::AsRawFd::as_raw_fd(&fd) as u32);
+    p
 }
 
 fn result(r: rustix::io::Result<()>) -> Reply {

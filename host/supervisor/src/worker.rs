@@ -15,7 +15,13 @@ use wrun_sys::thread_creds::ThreadCreds;
 
 use crate::audit::{AuditLog, Record};
 use crate::emulate::{self, Outcome, Reply};
+use crate::procinfo::StatusFiles;
 use crate::{Config, Error, Mode};
+
+thread_local! {
+    /// Each worker's buffer for the decision cache's key.
+    static KEY_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 /// Most cached decisions kept before the cache is cleared.
 const CACHE_MAX: usize = 4096;
@@ -69,9 +75,23 @@ impl Shared {
         let Some(cache) = &self.cache else {
             return self.lock_instance().decide(req);
         };
-        let Ok(key) = req.to_vec() else {
+        KEY_BUF.with_borrow_mut(|key| self.decide_cached(cache, req, key))
+    }
+
+    /// The cached path of [`Shared::decide`]; `key` is the worker thread's
+    /// buffer for the encoded request (the cache's key), so a hit
+    /// allocates nothing.
+    fn decide_cached(
+        &self,
+        cache: &Mutex<HashMap<Box<[u8]>, Decision>>,
+        req: &Request<'_>,
+        key: &mut Vec<u8>,
+    ) -> Decision {
+        key.clear();
+        key.resize(req.encoded_len(), 0);
+        if req.encode_into(key).is_err() {
             return self.lock_instance().decide(req);
-        };
+        }
         if let Some(d) = cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -92,7 +112,7 @@ impl Shared {
             if c.len() >= CACHE_MAX {
                 c.clear();
             }
-            c.insert(key.into_boxed_slice(), d.clone());
+            c.insert(key[..].into(), d.clone());
         }
         d
     }
@@ -107,13 +127,18 @@ impl Shared {
 /// Per-thread state.
 pub(crate) struct Worker<'a> {
     pub shared: &'a Shared,
+    /// This thread's credentials: its own, or (after the first emulated
+    /// call) the last caller's, kept until a caller with others comes.
     pub creds: ThreadCreds,
+    /// The umask this thread holds (the last caller's).
+    pub umask: Option<u32>,
     /// Whether this thread has entered the container's root yet.
     rooted: bool,
     /// Reused buffers: the hot path allocates as little as it can.
     pub path_buf: Vec<u8>,
     pub path2_buf: Vec<u8>,
-    pub status_buf: Vec<u8>,
+    /// The callers' status files, kept open.
+    pub status: StatusFiles,
 }
 
 /// The worker thread's body.
@@ -133,31 +158,21 @@ pub(crate) fn run(shared: &Shared) {
     let mut w = Worker {
         shared,
         creds,
+        umask: None,
         rooted: false,
         path_buf: vec![0; wrun_policy::abi::PATH_MAX + 1],
         path2_buf: vec![0; wrun_policy::abi::PATH_MAX + 1],
-        status_buf: Vec::with_capacity(2048),
+        status: StatusFiles::default(),
     };
+    // Each worker sleeps in RECV itself: the kernel wakes the sleepers when
+    // a call is trapped and one of them takes it. A poll() first would cost
+    // a system call and a return to user space per wake-up.
     loop {
-        let mut fds = [PollFd::new(shared.listener(), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) => {}
-            Err(Errno::EINTR) => continue,
-            Err(e) => {
-                tracing::error!("supervisor worker: poll: {e}");
-                return;
-            }
-        }
-        let revents = fds[0].revents().unwrap_or(PollFlags::empty());
-        if !revents.contains(PollFlags::POLLIN)
-            && revents.intersects(PollFlags::POLLHUP | PollFlags::POLLERR)
-        {
-            // Every process under the filter is gone.
-            return;
-        }
         let n = match notify::receive(shared.listener()) {
             Ok(n) => n,
-            // Another worker took it, or its task vanished.
+            // ENOENT: another worker took it, its task vanished, or (6.6+)
+            // every process under the filter is gone — which poll tells.
+            Err(Errno::ENOENT) if hung_up(shared.listener()) => return,
             Err(Errno::ENOENT | Errno::EINTR | Errno::EAGAIN) => continue,
             Err(e) => {
                 tracing::error!("supervisor worker: receive: {e}");
@@ -168,15 +183,32 @@ pub(crate) fn run(shared: &Shared) {
     }
 }
 
+/// Whether every process under the filter has exited (the listener reports
+/// a hang-up and holds no pending call).
+fn hung_up(listener: BorrowedFd<'_>) -> bool {
+    let mut fds = [PollFd::new(listener, PollFlags::POLLIN)];
+    match poll(&mut fds, PollTimeout::ZERO) {
+        Ok(_) => {
+            let revents = fds[0].revents().unwrap_or(PollFlags::empty());
+            !revents.contains(PollFlags::POLLIN)
+                && revents.intersects(PollFlags::POLLHUP | PollFlags::POLLERR)
+        }
+        Err(_) => false,
+    }
+}
+
 impl Worker<'_> {
     /// Enters the container's root the first time a notification comes.
     fn enter_root(&mut self, pid: u32) -> Result<(), Errno> {
         if self.rooted {
             return Ok(());
         }
+        let mut name = crate::procinfo::PathBuffer::new();
+        name.push_u32(pid);
+        name.push(b"/root");
         let root = rustix::fs::openat(
             &self.shared.proc_dir,
-            format!("{pid}/root"),
+            name.as_c_str(),
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
             FileMode::empty(),
         )
@@ -191,17 +223,22 @@ impl Worker<'_> {
     fn handle(&mut self, n: Notification) {
         let t0 = Instant::now();
         let listener = self.shared.listener();
-        let outcome = match self.enter_root(n.pid) {
-            Ok(()) => emulate::handle(self, &n),
+        // Our own capabilities for reading the caller (one capset when the
+        // last caller's are held); its credentials are taken on again just
+        // before the call is performed.
+        let outcome = match self.creds.privileged() {
             Err(e) => {
-                tracing::warn!("supervisor: cannot enter the root of pid {}: {e}", n.pid);
+                tracing::error!("supervisor worker: taking back its capabilities: {e}");
                 Outcome::reply(Reply::Errno(libc::EPERM))
             }
+            Ok(()) => match self.enter_root(n.pid) {
+                Ok(()) => emulate::handle(self, &n),
+                Err(e) => {
+                    tracing::warn!("supervisor: cannot enter the root of pid {}: {e}", n.pid);
+                    Outcome::reply(Reply::Errno(libc::EPERM))
+                }
+            },
         };
-        // The credentials go back before anything else, whatever happened.
-        if let Err(e) = self.creds.restore() {
-            tracing::error!("supervisor worker: restoring credentials: {e}");
-        }
         let errno = match &outcome.reply {
             Reply::Value(v) => {
                 let _ = notify::respond(listener, n.id, *v, 0);

@@ -124,13 +124,24 @@ fn set_fsgid(gid: u32) -> Result<(), Errno> {
     }
 }
 
-/// The credentials a supervisor thread started with, to return to after
-/// each emulated call.
+/// The credentials a supervisor thread started with, and the ones it holds
+/// now.
+///
+/// Switching costs system calls that each replace the thread's `struct
+/// cred` (a few hundred nanoseconds apiece), so the thread keeps what it
+/// switched to and changes only what differs: a worker serving one
+/// container mostly moves between its own capabilities (to read the
+/// caller's memory) and the caller's (to perform the call), one `capset`
+/// each way, while the file-system ids and groups stay those of the
+/// container.
 #[derive(Debug, Clone)]
 pub struct ThreadCreds {
     own: FsCreds,
     permitted: u64,
     inheritable: u64,
+    /// What the thread holds now; `None` after a failed switch left it
+    /// unknown (the next switch then sets everything).
+    now: Option<FsCreds>,
 }
 
 impl ThreadCreds {
@@ -145,37 +156,128 @@ impl ThreadCreds {
             .into_iter()
             .map(|g| g.as_raw())
             .collect();
+        let own = FsCreds {
+            uid,
+            gid,
+            groups,
+            effective,
+        };
         Ok(ThreadCreds {
-            own: FsCreds {
-                uid,
-                gid,
-                groups,
-                effective,
-            },
+            now: Some(own.clone()),
+            own,
             permitted,
             inheritable,
         })
     }
 
     /// Takes on `creds` for file calls on this thread (its effective
-    /// capabilities are capped by what this thread is permitted).
-    pub fn assume(&self, creds: &FsCreds) -> Result<(), Errno> {
-        set_groups(&creds.groups)?;
-        set_fsgid(creds.gid)?;
-        set_fsuid(creds.uid)?;
-        capset(
-            creds.effective & self.permitted,
-            self.permitted,
-            self.inheritable,
-        )
+    /// capabilities are capped by what this thread is permitted). Only what
+    /// differs from what the thread holds is changed.
+    pub fn assume(&mut self, creds: &FsCreds) -> Result<(), Errno> {
+        let effective = creds.effective & self.permitted;
+        self.switch(creds.uid, creds.gid, &creds.groups, effective)
+    }
+
+    /// Gives this thread back its own effective capabilities, keeping the
+    /// file-system ids and groups it holds: what reading another process's
+    /// memory or `/proc/PID/…` links needs (ptrace checks use the real ids
+    /// and the effective capabilities). Follow with [`ThreadCreds::assume`]
+    /// before any file call made on the caller's behalf.
+    pub fn privileged(&mut self) -> Result<(), Errno> {
+        match &self.now {
+            Some(now) if now.effective == self.own.effective => Ok(()),
+            _ => self.set_effective(self.own.effective),
+        }
     }
 
     /// Returns to this thread's own credentials.
-    pub fn restore(&self) -> Result<(), Errno> {
-        capset(self.own.effective, self.permitted, self.inheritable)?;
-        set_fsuid(self.own.uid)?;
-        set_fsgid(self.own.gid)?;
-        set_groups(&self.own.groups)
+    pub fn restore(&mut self) -> Result<(), Errno> {
+        // A copy: switching reads `self.own` for the capabilities it needs.
+        let own = self.own.clone();
+        self.switch(own.uid, own.gid, &own.groups, own.effective)
+    }
+
+    /// Whether the thread holds its own credentials (nothing assumed).
+    pub fn is_own(&self) -> bool {
+        self.now.as_ref() == Some(&self.own)
+    }
+
+    fn set_effective(&mut self, effective: u64) -> Result<(), Errno> {
+        match capset(effective, self.permitted, self.inheritable) {
+            Ok(()) => {
+                if let Some(now) = &mut self.now {
+                    now.effective = effective;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.now = None;
+                Err(e)
+            }
+        }
+    }
+
+    fn switch(&mut self, uid: u32, gid: u32, groups: &[u32], effective: u64) -> Result<(), Errno> {
+        let r = self.switch_inner(uid, gid, groups, effective);
+        if r.is_err() {
+            // Part of it may have happened: trust nothing next time.
+            self.now = None;
+        }
+        r
+    }
+
+    fn switch_inner(
+        &mut self,
+        uid: u32,
+        gid: u32,
+        groups: &[u32],
+        effective: u64,
+    ) -> Result<(), Errno> {
+        let Some(mut now) = self.now.take() else {
+            // Unknown state: set everything, with our own capabilities
+            // (CAP_SETUID, CAP_SETGID) for the ids.
+            capset(self.own.effective, self.permitted, self.inheritable)?;
+            set_groups(groups)?;
+            set_fsgid(gid)?;
+            set_fsuid(uid)?;
+            capset(effective, self.permitted, self.inheritable)?;
+            self.now = Some(FsCreds {
+                uid,
+                gid,
+                groups: groups.to_vec(),
+                effective,
+            });
+            return Ok(());
+        };
+        let ids_differ = now.uid != uid || now.gid != gid || now.groups != groups;
+        if ids_differ && now.effective != self.own.effective {
+            capset(self.own.effective, self.permitted, self.inheritable)?;
+            now.effective = self.own.effective;
+        }
+        if now.groups != groups {
+            set_groups(groups)?;
+            now.groups.clear();
+            now.groups.extend_from_slice(groups);
+        }
+        if now.gid != gid {
+            set_fsgid(gid)?;
+            now.gid = gid;
+        }
+        // The kernel moves the file-system capabilities with the fsuid
+        // (capabilities(7), "Effect of user ID changes"): after a change the
+        // effective set is set again rather than predicted.
+        let mut caps_moved = false;
+        if now.uid != uid {
+            set_fsuid(uid)?;
+            now.uid = uid;
+            caps_moved = true;
+        }
+        if caps_moved || now.effective != effective {
+            capset(effective, self.permitted, self.inheritable)?;
+            now.effective = effective;
+        }
+        self.now = Some(now);
+        Ok(())
     }
 }
 
@@ -197,7 +299,7 @@ mod tests {
             .unwrap();
         let s2 = secret.clone();
         let t = std::thread::spawn(move || {
-            let own = ThreadCreds::current().unwrap();
+            let mut own = ThreadCreds::current().unwrap();
             own.assume(&FsCreds {
                 uid: 1000,
                 gid: 1000,
@@ -215,6 +317,55 @@ mod tests {
         let (denied, after) = t.join().unwrap();
         assert_eq!(denied, Some(libc::EACCES));
         assert!(after);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn switches_change_only_what_differs_and_always_land_where_asked() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("wrun-creds-lazy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = dir.join("secret");
+        std::fs::write(&secret, "x").unwrap();
+        std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let t = std::thread::spawn(move || {
+            let opens = || std::fs::File::open(&secret).is_ok();
+            let mut own = ThreadCreds::current().unwrap();
+            let user = FsCreds {
+                uid: 1000,
+                gid: 1000,
+                groups: vec![1000],
+                effective: 0,
+            };
+            // Root without capabilities, as a container's root may be.
+            let weak_root = FsCreds {
+                uid: 0,
+                gid: 0,
+                groups: vec![],
+                effective: 0,
+            };
+            let mut seen = Vec::new();
+            own.assume(&user).unwrap();
+            seen.push(opens());
+            // Our capabilities back, the user's ids kept: DAC_OVERRIDE opens it.
+            own.privileged().unwrap();
+            seen.push(opens());
+            own.assume(&user).unwrap();
+            seen.push(opens());
+            // To uid 0 without capabilities: still the owner of the file.
+            own.assume(&weak_root).unwrap();
+            seen.push(opens());
+            own.assume(&user).unwrap();
+            seen.push(opens());
+            own.restore().unwrap();
+            seen.push(opens() && own.is_own());
+            seen
+        });
+        assert_eq!(t.join().unwrap(), [false, true, false, true, false, true]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
