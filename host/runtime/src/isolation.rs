@@ -687,6 +687,59 @@ mod tests {
     }
 
     #[test]
+    fn enforcement_is_decided_per_policy() {
+        if wrun_sys::landlock::abi_version().is_err() {
+            eprintln!("skipped: this kernel has no landlock");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = PolicyContext::default();
+        let body = "ops: [open, create, unlink, rmdir, mkdir, rename, link, symlink, mknod, truncate, exec]\n\
+                    rules:\n\
+                    - ops: [open, create, unlink, rmdir, mkdir, rename, link, symlink, mknod, truncate, exec]\n  \
+                    paths: [\"/**\"]\n  action: allow\n";
+        let quiet = dir.path().join("quiet.yaml");
+        std::fs::write(&quiet, format!("audit: none\n{body}")).unwrap();
+        let audited = dir.path().join("audited.yaml");
+        std::fs::write(&audited, body).unwrap();
+        let quiet = quiet.to_str().unwrap();
+        let audited = audited.to_str().unwrap();
+
+        let p = prepare(quiet, false, Enforcement::Auto, dir.path(), &ctx).unwrap();
+        assert_eq!(p.choice.enforced_by, Enforcement::Landlock);
+        assert!(p.trap.is_empty() && p.choice.enforcement_note.is_none());
+        let rules = p.landlock.unwrap();
+        assert_eq!(rules.paths.len(), 1);
+        assert_eq!(rules.paths[0].path, Path::new("/"));
+
+        // audit: deny (the default) keeps auto on traps; landlock takes it
+        // and says what is lost.
+        let p = prepare(audited, false, Enforcement::Auto, dir.path(), &ctx).unwrap();
+        assert_eq!(p.choice.enforced_by, Enforcement::Trap);
+        assert!(!p.trap.is_empty() && p.landlock.is_none());
+        let note = p.choice.enforcement_note.unwrap();
+        assert!(note.contains("audit records"), "{note}");
+        let p = prepare(audited, false, Enforcement::Landlock, dir.path(), &ctx).unwrap();
+        assert_eq!(p.choice.enforced_by, Enforcement::Landlock);
+        assert!(
+            p.choice
+                .enforcement_note
+                .unwrap()
+                .contains("no audit records")
+        );
+
+        // trap is trap, whatever the policy.
+        let p = prepare(quiet, false, Enforcement::Trap, dir.path(), &ctx).unwrap();
+        assert_eq!(p.choice.enforced_by, Enforcement::Trap);
+        // The naive lab mode is a trap mode.
+        let e = prepare(quiet, true, Enforcement::Landlock, dir.path(), &ctx)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--policy-naive"), "{e}");
+        assert!("sometimes".parse::<Enforcement>().is_err());
+    }
+
+    #[test]
     fn web_app_is_made_for_the_container() {
         let ctx = PolicyContext {
             workdir: "/app".into(),
