@@ -47,6 +47,9 @@ pub enum Error {
     /// The seccomp table could not be compiled or installed.
     #[error(transparent)]
     Seccomp(#[from] wrun_sys::seccomp::Error),
+    /// The policy's Landlock ruleset could not be built or applied.
+    #[error("policy (landlock): {0}")]
+    Landlock(#[from] wrun_sys::landlock::Error),
     /// A capability step failed.
     #[error("capabilities: {0}")]
     Caps(String),

@@ -46,6 +46,10 @@ pub const USER_ANNOTATION: &str = "run.wrun.user";
 /// The annotation listing the system calls a policy traps (comma-separated).
 pub const TRAP_ANNOTATION: &str = "run.wrun.trap";
 
+/// The annotation carrying the policy's Landlock ruleset (JSON, see
+/// `wrun_sys::landlock::RulesetSpec`).
+pub const LANDLOCK_ANNOTATION: &str = "run.wrun.landlock";
+
 /// Capability sets to apply.
 #[derive(Debug, Default)]
 struct Caps {
@@ -74,6 +78,10 @@ pub struct Plan {
     /// The policy layer's trap filter (annotation `run.wrun.trap`),
     /// installed after `seccomp`; its listener goes to `listener_sock`.
     trap: Option<Vec<libc::sock_filter>>,
+    /// The policy's Landlock ruleset (annotation `run.wrun.landlock`),
+    /// built here with the container's paths and applied just before the
+    /// seccomp filters.
+    landlock: Option<wrun_sys::landlock::Ruleset>,
     /// Where the seccomp listener goes (`WRUN_SECCOMP_FD`), if the filter has one.
     listener_sock: Option<UnixStream>,
     /// The pty slave, with `process.terminal`.
@@ -223,6 +231,18 @@ pub fn plan(
         }
         _ => None,
     };
+    let landlock = match spec
+        .annotations()
+        .as_ref()
+        .and_then(|a| a.get(LANDLOCK_ANNOTATION))
+    {
+        Some(json) => {
+            let rules: wrun_sys::landlock::RulesetSpec = serde_json::from_str(json)
+                .map_err(|e| Error::Spec(format!("annotation {LANDLOCK_ANNOTATION}: {e}")))?;
+            Some(rules.build()?)
+        }
+        None => None,
+    };
     Ok(Plan {
         argv,
         env,
@@ -236,6 +256,7 @@ pub fn plan(
         no_new_privs: process.no_new_privileges().unwrap_or(false),
         seccomp,
         trap,
+        landlock,
         listener_sock,
         tty,
         sigmask,
@@ -371,10 +392,15 @@ fn child(plan: &mut Plan) -> Result<Infallible, Error> {
     })
 }
 
-/// Installs the container's filter, then the policy's trap filter last (the
-/// kernel runs every filter and takes the strictest answer, so the
-/// container's denials stand), and sends the listener on.
+/// Applies the policy's Landlock ruleset (if any), then installs the
+/// container's filter, then the policy's trap filter last (the kernel runs
+/// every filter and takes the strictest answer, so the container's denials
+/// stand), and sends the listener on. Landlock, like a filter, needs
+/// `no_new_privs` or `CAP_SYS_ADMIN`: this runs at the same point.
 fn install_seccomp(plan: &mut Plan) -> Result<(), Error> {
+    if let Some(ruleset) = plan.landlock.take() {
+        ruleset.restrict_self()?;
+    }
     if let Some((prog, flags)) = &plan.seccomp {
         let listener = wrun_sys::seccomp::install(prog, *flags)?;
         if let Some(listener) = &listener

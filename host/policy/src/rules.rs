@@ -43,6 +43,8 @@ use serde::Deserialize;
 
 use crate::abi::{Op, OpSet};
 
+pub mod landlock;
+
 /// An error in a rule file, with the place it was found.
 #[derive(Debug, thiserror::Error)]
 #[error("{file}:{line}: {message}")]

@@ -133,6 +133,7 @@ fn step_config(req: &RunRequest<'_>) -> crate::Result<RunConfig> {
         isolation: Default::default(),
         policy: None,
         policy_naive: false,
+        policy_enforcement: Default::default(),
     })
 }
 

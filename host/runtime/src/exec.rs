@@ -58,6 +58,10 @@ pub struct ExecOptions {
     pub interactive: bool,
     /// `-d`: start it and return.
     pub detach: bool,
+    /// `--isolation`: must be the container's (an exec cannot leave it).
+    pub isolation: Option<crate::isolation::Isolation>,
+    /// `--policy`: must be the container's policy (same module).
+    pub policy: Option<String>,
 }
 
 /// The request the shim's exec mode reads (docs/contracts.md).
@@ -156,6 +160,7 @@ impl Runtime {
         }
         let join = crate::cgroup::open_join(&state.cgroups)?;
         let dir = self.containers().dir(&state.id);
+        crate::isolation::check_exec(&state, opts.isolation, opts.policy.as_deref())?;
         tracing::debug!(elapsed = ?t0.elapsed(), id = %state.id, "exec: container found");
 
         let tty = opts.uses_tty();
@@ -188,12 +193,13 @@ impl Runtime {
         }
         // Under a policy, the new process's listener goes to the
         // container's monitor, which supervises it like the first one.
-        let supervisor_conn = match state.host.policy {
-            Some(_) => {
+        // (Under Landlock the exec shim applies the container's ruleset.)
+        let supervisor_conn = match &state.host.policy {
+            Some(p) if p.enforced_by == crate::isolation::Enforcement::Trap => {
                 env.push(format!("WRUN_SECCOMP_FD={}", crate::isolation::SECCOMP_FD));
                 Some(crate::isolation::connect(&dir)?)
             }
-            None => None,
+            _ => None,
         };
         let shim = self.shim();
         let spawn_err = |source| Error::Spawn {

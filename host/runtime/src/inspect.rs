@@ -86,6 +86,8 @@ pub fn container_json(containers: &Containers, id: &str) -> Result<Value> {
                     "run.wrun.policy": p.name,
                     "run.wrun.policy.module": p.hash,
                     "run.wrun.policy.mode": if p.naive { "naive" } else { "emulate" },
+                    "run.wrun.policy.enforcement": p.enforced_by.as_str(),
+                    "run.wrun.policy.enforcement.note": p.enforcement_note,
                 }),
                 None => Value::Null,
             },

@@ -34,6 +34,11 @@ pub const ISOLATION_ANNOTATION: &str = "run.wrun.isolation";
 pub const POLICY_ANNOTATION: &str = "run.wrun.policy";
 /// The policy module's bytes, in the container's directory.
 pub const POLICY_FILE: &str = "policy.module";
+/// The annotation carrying the Landlock ruleset (JSON) when Landlock
+/// enforces the policy.
+pub const LANDLOCK_ANNOTATION: &str = "run.wrun.landlock";
+/// The annotation naming the mechanism that enforces the policy.
+pub const ENFORCEMENT_ANNOTATION: &str = "run.wrun.policy.enforcement";
 /// The fd number on which the shim finds the socket for the listener.
 pub const SECCOMP_FD: i32 = 6;
 
@@ -77,6 +82,52 @@ impl std::str::FromStr for Isolation {
     }
 }
 
+/// `--policy-enforcement`: what enforces a policy.
+///
+/// * `trap` (default): seccomp traps and the supervisor, every decision
+///   the policy asks for audited.
+/// * `landlock`: the kernel's Landlock, for a YAML rule file that maps to
+///   it exactly (see `wrun_policy::rules::landlock`); refused otherwise.
+///   No call is trapped and **none is audited**.
+/// * `auto`: Landlock when the rule file maps to it exactly, asks for no
+///   audit records and restricts no network call (Landlock sees TCP only);
+///   traps otherwise.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Enforcement {
+    #[default]
+    Trap,
+    Landlock,
+    Auto,
+}
+
+impl Enforcement {
+    /// The flag's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Enforcement::Trap => "trap",
+            Enforcement::Landlock => "landlock",
+            Enforcement::Auto => "auto",
+        }
+    }
+}
+
+impl std::str::FromStr for Enforcement {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Enforcement> {
+        match s {
+            "trap" => Ok(Enforcement::Trap),
+            "landlock" => Ok(Enforcement::Landlock),
+            "auto" => Ok(Enforcement::Auto),
+            _ => Err(Error::InvalidFlag {
+                flag: "--policy-enforcement",
+                value: s.to_owned(),
+                reason: "expected trap, landlock or auto".into(),
+            }),
+        }
+    }
+}
+
 /// The policy a container runs under, as kept in its state.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicyChoice {
@@ -87,6 +138,24 @@ pub struct PolicyChoice {
     /// Check-then-continue instead of emulation (teaching lab only).
     #[serde(default)]
     pub naive: bool,
+    /// What enforces it: `trap` or `landlock` (never `auto`).
+    #[serde(default)]
+    pub enforced_by: Enforcement,
+    /// Why `auto` stayed on traps, or what Landlock does not do for this
+    /// policy (audit records, UDP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforcement_note: Option<String>,
+}
+
+/// What [`prepare`] decided for a container.
+#[derive(Debug)]
+pub struct Prepared {
+    /// What the state keeps.
+    pub choice: PolicyChoice,
+    /// The system calls to trap (none under Landlock).
+    pub trap: Vec<&'static str>,
+    /// The Landlock ruleset, when Landlock enforces the policy.
+    pub landlock: Option<wrun_sys::landlock::RulesetSpec>,
 }
 
 /// The process's policy engine (one per wrun process; modules it compiled
@@ -202,18 +271,59 @@ pub fn policy_source(value: &str, ctx: &PolicyContext) -> Result<(String, Vec<u8
 }
 
 /// Loads and checks `--policy` and writes its module into `container_dir`.
-/// Returns what the state keeps and the system calls to trap.
+/// Decides what enforces it (`enforcement`) and returns what the state
+/// keeps, the system calls to trap and the Landlock ruleset.
 pub fn prepare(
     value: &str,
     naive: bool,
+    enforcement: Enforcement,
     container_dir: &Path,
     ctx: &PolicyContext,
-) -> Result<(PolicyChoice, Vec<&'static str>)> {
+) -> Result<Prepared> {
     let (name, bytes) = policy_source(value, ctx)?;
     let policy = engine()?.load(&bytes).map_err(|e| Error::Policy {
         name: name.clone(),
         reason: e.to_string(),
     })?;
+    let mut choice = PolicyChoice {
+        name,
+        hash: format!("sha256:{}", policy.hash()),
+        naive,
+        enforced_by: Enforcement::Trap,
+        enforcement_note: None,
+    };
+    let landlock = match enforcement {
+        Enforcement::Trap => None,
+        Enforcement::Landlock | Enforcement::Auto => {
+            match landlock_plan(value, naive, enforcement == Enforcement::Landlock) {
+                Ok((spec, note)) => {
+                    choice.enforcement_note = note;
+                    Some(spec)
+                }
+                Err(e) if enforcement == Enforcement::Landlock => {
+                    return Err(Error::InvalidFlag {
+                        flag: "--policy-enforcement",
+                        value: "landlock".into(),
+                        reason: e,
+                    });
+                }
+                Err(e) => {
+                    choice.enforcement_note = Some(format!("on traps: {e}"));
+                    None
+                }
+            }
+        }
+    };
+    let path = container_dir.join(POLICY_FILE);
+    crate::state::write_atomic(&path, &bytes)?;
+    if landlock.is_some() {
+        choice.enforced_by = Enforcement::Landlock;
+        return Ok(Prepared {
+            choice,
+            trap: Vec::new(),
+            landlock,
+        });
+    }
     let unsupported: Vec<&str> = policy
         .interest()
         .ops
@@ -223,21 +333,84 @@ pub fn prepare(
         .collect();
     if !unsupported.is_empty() {
         tracing::debug!(
-            "policy {name}: operations not trapped yet, the kernel decides them alone: {}",
+            "policy {}: operations not trapped yet, the kernel decides them alone: {}",
+            choice.name,
             unsupported.join(", ")
         );
     }
-    let path = container_dir.join(POLICY_FILE);
-    crate::state::write_atomic(&path, &bytes)?;
     let trap = wrun_supervisor::trap::syscalls_for(policy.interest().ops);
-    Ok((
-        PolicyChoice {
-            name,
-            hash: format!("sha256:{}", policy.hash()),
-            naive,
-        },
+    Ok(Prepared {
+        choice,
         trap,
-    ))
+        landlock: None,
+    })
+}
+
+/// The Landlock ruleset of `--policy value`, or why it has none. `asked`:
+/// `--policy-enforcement landlock` (accepts a policy whose audit records or
+/// UDP rules Landlock drops, saying so in the returned note); otherwise
+/// `auto`, which takes only exact, unaudited, file-only policies.
+fn landlock_plan(
+    value: &str,
+    naive: bool,
+    asked: bool,
+) -> std::result::Result<(wrun_sys::landlock::RulesetSpec, Option<String>), String> {
+    if naive {
+        return Err("--policy-naive is a trap mode".into());
+    }
+    let path = Path::new(value);
+    let is_rules = matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    ) && path.exists();
+    if !is_rules {
+        return Err(format!(
+            "{value} is not a YAML rule file (only rule files can be mapped to landlock)"
+        ));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{value}: {e}"))?;
+    let plan = wrun_policy::rules::landlock::plan(&text, value).map_err(|e| e.to_string())?;
+    let mut notes = Vec::new();
+    if plan.audited {
+        if !asked {
+            return Err("the policy asks for audit records, which landlock does not write".into());
+        }
+        notes.push("no audit records (landlock denies are not reported per call)");
+    }
+    if plan.tcp_only {
+        if !asked {
+            return Err("its network rules would cover TCP only under landlock".into());
+        }
+        notes.push("network rules enforced for TCP only (UDP and unix sockets are not restricted)");
+    }
+    let spec = wrun_sys::landlock::RulesetSpec {
+        handled_fs: plan.handled_fs,
+        handled_net: plan.handled_net,
+        paths: plan
+            .paths
+            .iter()
+            .map(|g| wrun_sys::landlock::PathRule {
+                path: PathBuf::from(&g.path),
+                access: g.access,
+            })
+            .collect(),
+        ports: plan
+            .ports
+            .iter()
+            .map(|g| wrun_sys::landlock::PortRule {
+                port: g.port,
+                access: g.access,
+            })
+            .collect(),
+    };
+    let have = wrun_sys::landlock::abi_version().map_err(|e| e.to_string())?;
+    if have < spec.min_abi() {
+        return Err(format!(
+            "the policy needs landlock ABI v{}, this kernel has v{have}",
+            spec.min_abi()
+        ));
+    }
+    Ok((spec, (!notes.is_empty()).then(|| notes.join("; "))))
 }
 
 /// Adds the isolation annotations (and the trap list) to a spec, and for
@@ -247,12 +420,20 @@ pub fn annotate(
     isolation: Isolation,
     policy: Option<&PolicyChoice>,
     trap: &[&str],
+    landlock: Option<&wrun_sys::landlock::RulesetSpec>,
 ) {
     let mut ann = spec.annotations().clone().unwrap_or_default();
     ann.insert(ISOLATION_ANNOTATION.into(), isolation.as_str().into());
     if let Some(p) = policy {
         ann.insert(POLICY_ANNOTATION.into(), p.name.clone());
+        ann.insert(ENFORCEMENT_ANNOTATION.into(), p.enforced_by.as_str().into());
         ann.insert(TRAP_ANNOTATION.into(), trap.join(","));
+    }
+    if let Some(l) = landlock {
+        ann.insert(
+            LANDLOCK_ANNOTATION.into(),
+            serde_json::to_string(l).expect("a ruleset serializes"),
+        );
     }
     spec.set_annotations(Some(ann));
     if isolation == Isolation::Process {
@@ -275,6 +456,71 @@ pub fn annotate(
         linux.set_masked_paths(None);
         linux.set_readonly_paths(None);
     }
+}
+
+/// `wrun exec --isolation/--policy` into a container: the exec'd process
+/// always runs as the container's processes do — under its policy, by the
+/// same mechanism (the container's supervisor, or its Landlock ruleset) —
+/// so the flags may only restate that. Anything else is refused up front
+/// (as Docker refuses an exec option the container cannot honour): an exec
+/// cannot leave the container's policy, nor bring another one, because a
+/// second policy would either widen what the container may do or need a
+/// second supervisor racing the first on the same files.
+pub fn check_exec(
+    state: &crate::state::ContainerState,
+    isolation: Option<Isolation>,
+    policy: Option<&str>,
+) -> Result<()> {
+    let own = state.host.isolation;
+    let refuse = |flag: &'static str, value: &str, reason: String| Error::InvalidFlag {
+        flag,
+        value: value.to_owned(),
+        reason,
+    };
+    let isolation = match (isolation, policy) {
+        (None, Some(_)) => Some(Isolation::Wasm),
+        (i, _) => i,
+    };
+    if let Some(i) = isolation
+        && i != own
+    {
+        return Err(refuse(
+            "--isolation",
+            i.as_str(),
+            match &state.host.policy {
+                Some(p) => format!(
+                    "the container runs under --isolation {} with policy {}: an exec runs under it too",
+                    own.as_str(),
+                    p.name
+                ),
+                None => format!(
+                    "the container runs under --isolation {}; a policy is chosen when it is created                      (wrun create/run --policy)",
+                    own.as_str()
+                ),
+            },
+        ));
+    }
+    if let (Some(value), Some(choice)) = (policy, &state.host.policy) {
+        // The same policy: the same name, or the same module bytes (a file
+        // may have been moved; `web-app` is made per container, so by name).
+        let same = value == choice.name
+            || value != WEB_APP
+                && policy_source(value, &PolicyContext::default())
+                    .ok()
+                    .and_then(|(_, bytes)| engine().ok()?.load(&bytes).ok())
+                    .is_some_and(|p| format!("sha256:{}", p.hash()) == choice.hash);
+        if !same {
+            return Err(refuse(
+                "--policy",
+                value,
+                format!(
+                    "the container runs under policy {} ({}): an exec runs under the container's policy",
+                    choice.name, choice.hash
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Loads the container's policy for its monitor (before the shim starts).
@@ -424,23 +670,83 @@ mod tests {
     fn a_policy_is_checked_and_kept_with_the_container() {
         let dir = tempfile::tempdir().unwrap();
         let ctx = PolicyContext::default();
-        let (choice, trap) = prepare("read-only", false, dir.path(), &ctx).unwrap();
+        let Prepared { choice, trap, .. } =
+            prepare("read-only", false, Enforcement::Trap, dir.path(), &ctx).unwrap();
         assert_eq!(choice.name, "read-only");
         assert!(choice.hash.starts_with("sha256:"));
         assert!(trap.contains(&"openat") && trap.contains(&"unlinkat"));
         assert!(!trap.contains(&"connect"));
         assert!(dir.path().join(POLICY_FILE).exists());
         load(dir.path(), &choice).unwrap();
-        let e = prepare("nonesuch", false, dir.path(), &ctx)
+        let e = prepare("nonesuch", false, Enforcement::Trap, dir.path(), &ctx)
             .unwrap_err()
             .to_string();
         assert!(e.contains("no such built-in policy"), "{e}");
         let bad = dir.path().join("bad.wat");
         std::fs::write(&bad, "(module)").unwrap();
-        let e = prepare(bad.to_str().unwrap(), false, dir.path(), &ctx)
+        let e = prepare(
+            bad.to_str().unwrap(),
+            false,
+            Enforcement::Trap,
+            dir.path(),
+            &ctx,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("bad.wat"), "{e}");
+    }
+
+    #[test]
+    fn enforcement_is_decided_per_policy() {
+        if wrun_sys::landlock::abi_version().is_err() {
+            eprintln!("skipped: this kernel has no landlock");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = PolicyContext::default();
+        let body = "ops: [open, create, unlink, rmdir, mkdir, rename, link, symlink, mknod, truncate, exec]\n\
+                    rules:\n\
+                    - ops: [open, create, unlink, rmdir, mkdir, rename, link, symlink, mknod, truncate, exec]\n  \
+                    paths: [\"/**\"]\n  action: allow\n";
+        let quiet = dir.path().join("quiet.yaml");
+        std::fs::write(&quiet, format!("audit: none\n{body}")).unwrap();
+        let audited = dir.path().join("audited.yaml");
+        std::fs::write(&audited, body).unwrap();
+        let quiet = quiet.to_str().unwrap();
+        let audited = audited.to_str().unwrap();
+
+        let p = prepare(quiet, false, Enforcement::Auto, dir.path(), &ctx).unwrap();
+        assert_eq!(p.choice.enforced_by, Enforcement::Landlock);
+        assert!(p.trap.is_empty() && p.choice.enforcement_note.is_none());
+        let rules = p.landlock.unwrap();
+        assert_eq!(rules.paths.len(), 1);
+        assert_eq!(rules.paths[0].path, Path::new("/"));
+
+        // audit: deny (the default) keeps auto on traps; landlock takes it
+        // and says what is lost.
+        let p = prepare(audited, false, Enforcement::Auto, dir.path(), &ctx).unwrap();
+        assert_eq!(p.choice.enforced_by, Enforcement::Trap);
+        assert!(!p.trap.is_empty() && p.landlock.is_none());
+        let note = p.choice.enforcement_note.unwrap();
+        assert!(note.contains("audit records"), "{note}");
+        let p = prepare(audited, false, Enforcement::Landlock, dir.path(), &ctx).unwrap();
+        assert_eq!(p.choice.enforced_by, Enforcement::Landlock);
+        assert!(
+            p.choice
+                .enforcement_note
+                .unwrap()
+                .contains("no audit records")
+        );
+
+        // trap is trap, whatever the policy.
+        let p = prepare(quiet, false, Enforcement::Trap, dir.path(), &ctx).unwrap();
+        assert_eq!(p.choice.enforced_by, Enforcement::Trap);
+        // The naive lab mode is a trap mode.
+        let e = prepare(quiet, true, Enforcement::Landlock, dir.path(), &ctx)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("bad.wat"), "{e}");
+        assert!(e.contains("--policy-naive"), "{e}");
+        assert!("sometimes".parse::<Enforcement>().is_err());
     }
 
     #[test]
@@ -455,7 +761,13 @@ mod tests {
         assert!(rules.contains("\"/app/**\""), "{rules}");
         assert!(rules.contains("ports: [0, 5000]"), "{rules}");
         let dir = tempfile::tempdir().unwrap();
-        let (choice, trap) = prepare(WEB_APP, false, dir.path(), &ctx).unwrap();
+        let Prepared { choice, trap, .. } =
+            prepare(WEB_APP, false, Enforcement::Auto, dir.path(), &ctx).unwrap();
+        assert_eq!(
+            choice.enforced_by,
+            Enforcement::Trap,
+            "web-app has address rules"
+        );
         assert_eq!(choice.name, WEB_APP);
         assert!(trap.contains(&"connect") && trap.contains(&"bind") && trap.contains(&"openat"));
     }

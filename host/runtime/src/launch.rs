@@ -205,20 +205,27 @@ impl Runtime {
             nofile,
         )?;
         // The policy is checked here, so a bad one fails before anything runs.
-        let trap = match &cfg.policy {
+        let (trap, landlock) = match &cfg.policy {
             Some(p) => {
                 let ctx = self.policy_context(cfg, image, &bundle)?;
-                let (choice, trap) = crate::isolation::prepare(p, cfg.policy_naive, &dir, &ctx)?;
-                state.host.policy = Some(choice);
-                trap
+                let prepared = crate::isolation::prepare(
+                    p,
+                    cfg.policy_naive,
+                    cfg.policy_enforcement,
+                    &dir,
+                    &ctx,
+                )?;
+                state.host.policy = Some(prepared.choice);
+                (prepared.trap, prepared.landlock)
             }
-            None => Vec::new(),
+            None => (Vec::new(), None),
         };
         crate::isolation::annotate(
             &mut bundle.spec,
             cfg.isolation,
             state.host.policy.as_ref(),
             &trap,
+            landlock.as_ref(),
         );
         write_atomic(&dir.join("hostname"), bundle.hostname.as_bytes())?;
         write_atomic(&dir.join("hosts"), bundle.hosts.as_bytes())?;
@@ -449,16 +456,17 @@ impl Runtime {
         if console_theirs.is_some() {
             env.push(format!("WRUN_CONSOLE_FD={CONSOLE_FD}"));
         }
-        // Under a policy this monitor supervises the container: the shim
-        // sends the trap filter's listener to our socket.
+        // Under a trapped policy this monitor supervises the container: the
+        // shim sends the trap filter's listener to our socket. Under
+        // Landlock the kernel alone enforces it.
         let supervisor_conn = match &state.host.policy {
-            Some(choice) => {
+            Some(choice) if choice.enforced_by == crate::isolation::Enforcement::Trap => {
                 let policy = crate::isolation::load(&dir, choice)?;
                 crate::isolation::serve(&dir, policy, choice)?;
                 env.push(format!("WRUN_SECCOMP_FD={}", crate::isolation::SECCOMP_FD));
                 Some(crate::isolation::connect(&dir)?)
             }
-            None => None,
+            _ => None,
         };
         let spawn_err = |source| Error::Spawn {
             shim: self.shim.clone(),

@@ -163,6 +163,8 @@ pub struct RunConfig {
     pub policy: Option<String>,
     /// Check-then-continue supervision (the teaching lab's naive design).
     pub policy_naive: bool,
+    /// `--policy-enforcement trap|landlock|auto`.
+    pub policy_enforcement: crate::isolation::Enforcement,
 }
 
 /// The finished bundle content for one container.
@@ -625,6 +627,7 @@ mod tests {
             isolation: Default::default(),
             policy: None,
             policy_naive: false,
+            policy_enforcement: Default::default(),
         }
     }
 

@@ -7,6 +7,8 @@
 //! * [`seccomp`]: Docker's default profile as data, a BPF generator written
 //!   for wrun (no libseccomp), and the installer (with the user-notification
 //!   listener for the policy layer).
+//! * [`landlock`]: Landlock rulesets (file and TCP allow-lists enforced by
+//!   the kernel), for policies made only of static path rules.
 //! * [`fd`]: passing file descriptors over unix sockets (`SCM_RIGHTS`).
 //! * [`pty`]: pseudo-terminals in a given devpts instance.
 //! * [`fs`]: path resolution that cannot leave a root (`openat2`), and
@@ -23,6 +25,7 @@
 
 pub mod fd;
 pub mod fs;
+pub mod landlock;
 pub mod memory;
 pub mod net;
 pub mod notify;

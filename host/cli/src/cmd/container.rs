@@ -7,7 +7,8 @@ use std::io::{BufRead, Write};
 use wrun_images::human::human_size;
 
 use crate::cmd::{
-    attach, cp, exec, inspect, kill, logs, port, ps, rename, rm, run, start, stats, stop, top, wait,
+    attach, cp, create, exec, inspect, kill, logs, port, ps, rename, rm, run, start, stats, stop,
+    top, wait,
 };
 use crate::global::Global;
 
@@ -15,6 +16,8 @@ use crate::global::Global;
 pub enum ContainerCommand {
     /// Create and run a new container from an image
     Run(Box<run::RunArgs>),
+    /// Create a new container
+    Create(Box<create::CreateArgs>),
     /// List containers
     #[command(visible_aliases = ["ps", "list"])]
     Ls(ps::PsArgs),
@@ -57,6 +60,7 @@ impl ContainerCommand {
     pub fn execute(self, g: &Global) -> anyhow::Result<i32> {
         match self {
             ContainerCommand::Run(a) => a.execute(g),
+            ContainerCommand::Create(a) => a.execute(g),
             ContainerCommand::Ls(a) => a.execute(g),
             ContainerCommand::Rm(a) => a.execute(g),
             ContainerCommand::Start(a) => a.execute(g),

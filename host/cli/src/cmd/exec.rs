@@ -42,6 +42,12 @@ pub struct ExecArgs {
     /// Working directory inside the container
     #[arg(short = 'w', long = "workdir")]
     pub workdir: Option<String>,
+    /// Isolation of the process: only the container's own (an exec cannot leave it)
+    #[arg(long, value_name = "LEVEL")]
+    pub isolation: Option<String>,
+    /// Policy of the process: only the container's own (an exec always runs under it)
+    #[arg(long, value_name = "NAME|FILE")]
+    pub policy: Option<String>,
     /// CONTAINER, then the command and its arguments
     #[arg(
         required = true,
@@ -101,6 +107,12 @@ impl ExecArgs {
             tty: self.tty,
             interactive: self.interactive,
             detach: self.detach,
+            isolation: self
+                .isolation
+                .as_deref()
+                .map(str::parse::<wrun_runtime::isolation::Isolation>)
+                .transpose()?,
+            policy: self.policy.clone(),
         };
         opts.validate()?;
         Ok((container.clone(), opts))

@@ -13,6 +13,7 @@ pub mod compose;
 pub mod container;
 mod container_common;
 pub mod cp;
+pub mod create;
 pub mod exec;
 pub mod history;
 pub mod image;
@@ -60,6 +61,8 @@ pub struct Cli {
 pub enum Command {
     /// Create and run a new container from an image
     Run(Box<run::RunArgs>),
+    /// Create a new container
+    Create(Box<create::CreateArgs>),
     /// List images
     Images(images::ImagesArgs),
     /// Import the contents from a tarball to create a filesystem image
@@ -175,6 +178,7 @@ impl Cli {
         let g = &self.global;
         match self.command {
             Command::Run(a) => a.execute(g),
+            Command::Create(a) => a.execute(g),
             Command::Images(a) => a.execute(g),
             Command::Import(a) => a.execute(g),
             Command::Load(a) => a.execute(g),

@@ -146,6 +146,9 @@ pub struct RunArgs {
     /// Teaching lab only: check, then let the kernel run the call (racy on purpose)
     #[arg(long = "policy-naive", hide = true)]
     pub policy_naive: bool,
+    /// What enforces the policy: trap (default; every decision audited), landlock (kernel, a YAML rule file of directory grants, no audit), auto
+    #[arg(long = "policy-enforcement", value_name = "trap|landlock|auto")]
+    pub policy_enforcement: Option<String>,
     /// IMAGE, then the command and its arguments
     #[arg(
         required = true,
@@ -460,6 +463,11 @@ impl RunArgs {
         if self.policy_naive && policy.is_none() {
             anyhow::bail!("--policy-naive needs a --policy");
         }
+        let policy_enforcement = match &self.policy_enforcement {
+            None => Default::default(),
+            Some(_) if policy.is_none() => anyhow::bail!("--policy-enforcement needs a --policy"),
+            Some(v) => v.parse::<wrun_runtime::isolation::Enforcement>()?,
+        };
         if isolation == Isolation::Process {
             // Nothing is isolated, the network included.
             network = NetworkMode::Host;
@@ -530,6 +538,7 @@ impl RunArgs {
             isolation,
             policy,
             policy_naive: self.policy_naive,
+            policy_enforcement,
             resources: Resources {
                 memory,
                 nano_cpus,
