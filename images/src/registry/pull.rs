@@ -28,12 +28,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use sha2::{Digest as _, Sha256};
-
 use super::client::{Body, Client, Endpoint, error_detail, has_error_code};
 use super::distribution::{self, Known};
 use super::manifest::{self, ACCEPT_MANIFESTS, Descriptor, Document, MAX_MANIFEST, Platform};
 use super::{Error, Result};
+use crate::blob::Sha256;
 use crate::reference::Reference;
 use crate::store::{Store, Txn, parse_config};
 
@@ -827,7 +826,7 @@ impl<'a> Download<'a> {
     /// Flushes the partial file; returns (digest, size) of what was read.
     fn finish(&mut self) -> Result<(String, u64)> {
         self.file.sync_all().map_err(|e| Error::io(&self.path, e))?;
-        let d = format!("sha256:{}", hex::encode(self.hasher.clone().finalize()));
+        let d = self.hasher.clone().digest();
         Ok((d, self.pos))
     }
 }

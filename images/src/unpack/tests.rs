@@ -488,3 +488,235 @@ fn mutated_headers_never_escape() {
         );
     }
 }
+
+/// One entry with full metadata, for the exactness tests below.
+struct Full<'a> {
+    kind: EntryType,
+    path: &'a str,
+    link: &'a str,
+    data: &'a [u8],
+    mode: u32,
+    owner: (u64, u64),
+    mtime: u64,
+    xattrs: &'a [(&'a str, &'a [u8])],
+}
+
+fn full_tar(entries: &[Full]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for e in entries {
+        if !e.xattrs.is_empty() {
+            let recs: Vec<(String, &[u8])> = e
+                .xattrs
+                .iter()
+                .map(|(k, v)| (format!("SCHILY.xattr.{k}"), *v))
+                .collect();
+            b.append_pax_extensions(recs.iter().map(|(k, v)| (k.as_str(), *v)))
+                .unwrap();
+        }
+        let mut h = Header::new_ustar();
+        h.set_entry_type(e.kind);
+        h.set_mode(e.mode);
+        h.set_uid(e.owner.0);
+        h.set_gid(e.owner.1);
+        h.set_mtime(e.mtime);
+        h.set_size(e.data.len() as u64);
+        if e.link.is_empty() {
+            b.append_data(&mut h, e.path, e.data).unwrap();
+        } else {
+            b.append_link(&mut h, e.path, e.link).unwrap();
+        }
+    }
+    b.into_inner().unwrap()
+}
+
+fn file<'a>(path: &'a str, mode: u32, owner: (u64, u64), mtime: u64) -> Full<'a> {
+    Full {
+        kind: EntryType::Regular,
+        path,
+        link: "",
+        data: b"content",
+        mode,
+        owner,
+        mtime,
+        xattrs: &[],
+    }
+}
+
+fn dir<'a>(path: &'a str, mode: u32, owner: (u64, u64), mtime: u64) -> Full<'a> {
+    Full {
+        kind: EntryType::Directory,
+        data: b"",
+        ..file(path, mode, owner, mtime)
+    }
+}
+
+/// Owner, mode (with set-ID and sticky bits) and mtime come out exactly as
+/// the tar says, whether or not they match what creating the inode gives:
+/// root's own files (no chown needed), other owners, modes the umask would
+/// cut (0o666, 0o777), set-ID bits (which a chown clears), and files inside
+/// a set-group-ID directory (which hands its group to new inodes).
+#[test]
+fn ownership_mode_and_mtime_exact() {
+    let entries = [
+        dir("etc", 0o755, (0, 0), 1_500_000_001),
+        file("etc/plain", 0o644, (0, 0), 1_500_000_002),
+        file("etc/world", 0o666, (0, 0), 1_500_000_003),
+        file("etc/shadow", 0o640, (0, 42), 1_500_000_004),
+        file("etc/private", 0o000, (0, 0), 1_500_000_005),
+        dir("usr", 0o755, (0, 0), 1_500_000_006),
+        dir("usr/bin", 0o755, (0, 0), 1_500_000_007),
+        file("usr/bin/su", 0o4755, (0, 0), 1_500_000_008),
+        file("usr/bin/wall", 0o2755, (0, 5), 1_500_000_009),
+        file("usr/bin/mine", 0o775, (1000, 1000), 1_500_000_010),
+        dir("usr/bin/sub", 0o777, (0, 0), 1_500_000_014),
+        dir("tmp", 0o1777, (0, 0), 1_500_000_011),
+        dir("srv", 0o2775, (0, 50), 1_500_000_012),
+        file("srv/rootfile", 0o644, (0, 0), 1_500_000_013),
+        dir("srv/sub", 0o755, (0, 0), 1_500_000_015),
+        file("srv/sub/f", 0o600, (7, 8), 1_500_000_016),
+        Full {
+            kind: EntryType::Symlink,
+            link: "usr/bin/su",
+            data: b"",
+            ..file("su-link", 0o777, (3, 4), 1_500_000_017)
+        },
+    ];
+    let tar = full_tar(&entries);
+    let d = tempfile::tempdir().unwrap();
+    let st = unpack(&tar[..], d.path()).unwrap();
+    assert_eq!(st.entries, entries.len() as u64);
+    for e in &entries {
+        let m = fs::symlink_metadata(d.path().join(e.path)).unwrap();
+        assert_eq!(
+            (m.uid() as u64, m.gid() as u64),
+            e.owner,
+            "{}: owner",
+            e.path
+        );
+        if e.kind != EntryType::Symlink {
+            assert_eq!(m.mode() & 0o7777, e.mode, "{}: mode", e.path);
+        }
+        assert_eq!(m.mtime() as u64, e.mtime, "{}: mtime", e.path);
+        if e.kind == EntryType::Regular {
+            assert_eq!(fs::read(d.path().join(e.path)).unwrap(), b"content");
+        }
+    }
+}
+
+#[test]
+fn xattrs_kept_and_overlay_ones_dropped() {
+    let entries = [
+        Full {
+            xattrs: &[("user.wrun.test", b"v1")],
+            ..dir("d", 0o755, (0, 0), 1_600_000_000)
+        },
+        Full {
+            xattrs: &[("user.wrun.test", b"v2"), ("trusted.overlay.opaque", b"y")],
+            ..file("d/f", 0o4755, (1, 1), 1_600_000_001)
+        },
+    ];
+    let tar = full_tar(&entries);
+    let d = tempfile::tempdir().unwrap();
+    unpack(&tar[..], d.path()).unwrap();
+    let get = |p: &str, k: &str| {
+        let mut buf = [0u8; 16];
+        rustix::fs::getxattr(d.path().join(p), k, &mut buf).map(|n| buf[..n].to_vec())
+    };
+    match get("d", "user.wrun.test") {
+        Ok(v) => {
+            assert_eq!(v, b"v1");
+            assert_eq!(get("d/f", "user.wrun.test").unwrap(), b"v2");
+        }
+        // A filesystem without user xattrs: nothing to check but the rest.
+        Err(rustix::io::Errno::OPNOTSUPP) => {}
+        Err(e) => panic!("getxattr: {e}"),
+    }
+    assert!(get("d/f", "trusted.overlay.opaque").is_err());
+    // The xattr went on after the chown, and the set-ID bit survived both.
+    let m = fs::metadata(d.path().join("d/f")).unwrap();
+    assert_eq!((m.mode() & 0o7777, m.uid(), m.gid()), (0o4755, 1, 1));
+}
+
+/// Directory fds are cached by path; every way a later entry can change
+/// what a path names must be seen: a directory replaced by a file and made
+/// again, a symlink (resolved and cached through) replaced by a file, a
+/// whiteout removing a directory.
+#[test]
+fn cached_directories_follow_replacements() {
+    use E::*;
+    let tar = build(
+        &[
+            Dir("a"),
+            File("a/x", b"1"),
+            File("a", b"f"),
+            Dir("a"),
+            File("a/y", b"2"),
+            Dir("real"),
+            Sym("link", "real"),
+            File("link/f", b"via"),
+            Dir("w"),
+            Dir("w/in"),
+            File("w/in/f", b"3"),
+            File(".wh.w", b""),
+            Dir("w"),
+            Dir("w/in"),
+            File("w/in/g", b"4"),
+        ],
+        "",
+    );
+    let d = tempfile::tempdir().unwrap();
+    unpack(&tar[..], d.path()).unwrap();
+    let l = d.path();
+    assert!(!l.join("a/x").exists());
+    assert_eq!(fs::read(l.join("a/y")).unwrap(), b"2");
+    assert_eq!(fs::read(l.join("real/f")).unwrap(), b"via");
+    assert!(!l.join("w/in/f").exists());
+    assert_eq!(fs::read(l.join("w/in/g")).unwrap(), b"4");
+
+    // The symlink the cache resolved "link" through becomes a file: a
+    // later entry under "link/" must fail, not land in "real/".
+    let tar = build(
+        &[
+            Dir("real"),
+            Sym("link", "real"),
+            File("link/f", b"via"),
+            File("link", b"now a file"),
+            File("link/g", b"x"),
+        ],
+        "",
+    );
+    let d = tempfile::tempdir().unwrap();
+    let err = unpack(&tar[..], d.path()).unwrap_err().to_string();
+    assert!(err.contains("\"link/g\""), "{err}");
+    assert!(!d.path().join("real/g").exists());
+}
+
+/// More directories than the cache holds, each with files: parents
+/// evicted from the cache are found again, and every directory's mtime is
+/// still set in the final pass.
+#[test]
+fn many_directories_beyond_the_cache() {
+    let mut entries = Vec::new();
+    let names: Vec<String> = (0..600).map(|i| format!("top/d{i}")).collect();
+    let files: Vec<String> = (0..600).map(|i| format!("top/d{i}/f")).collect();
+    entries.push(dir("top", 0o755, (0, 0), 1_400_000_000));
+    for (i, n) in names.iter().enumerate() {
+        entries.push(dir(n, 0o750, (0, 0), 1_400_000_000 + i as u64));
+    }
+    // Files listed after all their directories: parents long evicted.
+    for (i, f) in files.iter().enumerate() {
+        entries.push(file(f, 0o644, (0, 0), 1_300_000_000 + i as u64));
+    }
+    let tar = full_tar(&entries);
+    let d = tempfile::tempdir().unwrap();
+    unpack(&tar[..], d.path()).unwrap();
+    for (i, (n, f)) in names.iter().zip(&files).enumerate() {
+        let m = fs::metadata(d.path().join(n)).unwrap();
+        assert_eq!(m.mtime() as u64, 1_400_000_000 + i as u64, "{n}");
+        assert_eq!(m.mode() & 0o7777, 0o750);
+        let f = fs::metadata(d.path().join(f)).unwrap();
+        assert_eq!(f.mtime() as u64, 1_300_000_000 + i as u64);
+    }
+    let top = fs::metadata(d.path().join("top")).unwrap();
+    assert_eq!(top.mtime(), 1_400_000_000);
+}
