@@ -33,6 +33,9 @@ const ALLOW_ALL: &str = r#"(module
   (func (export "wrun_interest") (result i64) (i64.const 0x1_0004_0006))
   (func (export "decide") (param i32 i32) (result i64) (i64.const 0)))"#;
 
+/// Docker's default capability set, as a container's root holds it.
+const DOCKER_CAPS: u64 = 0xa80425fb;
+
 fn open_close(_port: u16) {
     let fd = open(
         "/etc/hostname",
@@ -84,6 +87,19 @@ impl Scenario {
                     std::thread::sleep(Duration::from_millis(200));
                 }
             }
+            // Run as a container's root does: uid 0 with Docker's default
+            // capabilities, so the supervisor switches capabilities for
+            // each call as it does for a real container (a caller with
+            // the supervisor's own credentials would need no switch).
+            wrun_sys::thread_creds::ThreadCreds::current()
+                .unwrap()
+                .assume(&wrun_sys::thread_creds::FsCreds {
+                    uid: 0,
+                    gid: 0,
+                    groups: vec![0, 1, 2, 3, 4, 6, 10, 11, 20, 26, 27],
+                    effective: DOCKER_CAPS,
+                })
+                .unwrap();
             ready_tx.send(()).unwrap();
             for (iters, f, done) in rx {
                 let t = Instant::now();

@@ -62,7 +62,13 @@ pub fn parse_status_into(text: &[u8], info: &mut ThreadInfo) -> bool {
     info.umask = 0o022;
     info.creds.groups.clear();
     let mut seen = 0u8;
+    // Umask, NStgid, NSpid, Groups: once these and the four required lines
+    // are in, the rest of the file (signals, cpus, switches) is skipped.
+    let mut optional = 0u8;
     for line in text.split(|&b| b == b'\n') {
+        if seen == 15 && optional == 15 {
+            break;
+        }
         let Some(colon) = line.iter().position(|&b| b == b':') else {
             continue;
         };
@@ -71,7 +77,10 @@ pub fn parse_status_into(text: &[u8], info: &mut ThreadInfo) -> bool {
             b"Umask" => std::str::from_utf8(trim(value))
                 .ok()
                 .and_then(|v| u32::from_str_radix(v, 8).ok())
-                .map(|v| info.umask = v)
+                .map(|v| {
+                    info.umask = v;
+                    optional |= 1;
+                })
                 .is_some(),
             b"Tgid" => number(trim(value))
                 .map(|v| {
@@ -79,8 +88,18 @@ pub fn parse_status_into(text: &[u8], info: &mut ThreadInfo) -> bool {
                     seen |= 1;
                 })
                 .is_some(),
-            b"NStgid" => last_number(value).map(|v| info.ns_tgid = v).is_some(),
-            b"NSpid" => last_number(value).map(|v| info.ns_tid = v).is_some(),
+            b"NStgid" => last_number(value)
+                .map(|v| {
+                    info.ns_tgid = v;
+                    optional |= 2;
+                })
+                .is_some(),
+            b"NSpid" => last_number(value)
+                .map(|v| {
+                    info.ns_tid = v;
+                    optional |= 4;
+                })
+                .is_some(),
             b"Uid" => match (nth_number(value, 1), nth_number(value, 3)) {
                 (Some(euid), Some(fsuid)) => {
                     info.euid = euid;
@@ -99,11 +118,14 @@ pub fn parse_status_into(text: &[u8], info: &mut ThreadInfo) -> bool {
                 }
                 _ => false,
             },
-            b"Groups" => value
-                .split(|b| b.is_ascii_whitespace())
-                .filter(|w| !w.is_empty())
-                .try_for_each(|w| number(w).map(|g| info.creds.groups.push(g)))
-                .is_some(),
+            b"Groups" => {
+                optional |= 8;
+                value
+                    .split(|b| b.is_ascii_whitespace())
+                    .filter(|w| !w.is_empty())
+                    .try_for_each(|w| number(w).map(|g| info.creds.groups.push(g)))
+                    .is_some()
+            }
             b"CapEff" => std::str::from_utf8(trim(value))
                 .ok()
                 .and_then(|v| u64::from_str_radix(v, 16).ok())
