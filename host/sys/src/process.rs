@@ -187,14 +187,26 @@ mod tests {
 
     #[test]
     fn task_dir_counts_threads_live() {
+        // Other tests of this crate start and join threads concurrently, so a
+        // single before/after comparison is racy. Look for a round in which
+        // nothing else changed (the count before equals the count after the
+        // join); in that round the count while our thread lives must be one
+        // more. A count that ignored threads would never satisfy it.
         let task = TaskDir::open().unwrap();
-        let before = task.threads().unwrap();
-        assert!(before >= 1);
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let t = std::thread::spawn(move || rx.recv().ok());
-        assert_eq!(task.threads().unwrap(), before + 1);
-        tx.send(()).unwrap();
-        t.join().unwrap();
+        for _ in 0..200 {
+            let before = task.threads().unwrap();
+            assert!(before >= 1);
+            let (tx, rx) = std::sync::mpsc::channel::<()>();
+            let t = std::thread::spawn(move || rx.recv().ok());
+            let during = task.threads().unwrap();
+            tx.send(()).unwrap();
+            t.join().unwrap();
+            let after = task.threads().unwrap();
+            if before == after && during == before + 1 {
+                return;
+            }
+        }
+        panic!("no round in 200 saw exactly one more thread while ours was alive");
     }
 
     #[test]
