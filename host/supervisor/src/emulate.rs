@@ -219,7 +219,33 @@ enum Slot {
 
 /// A path argument: its resolved entry (`None` for `.`, `..`, `/`), the
 /// path as given, and the handle it is relative to.
-type Named = (Option<Entry>, Vec<u8>, Option<OwnedFd>);
+/// A path argument whose last component a call creates or removes.
+struct Named {
+    /// The resolved parent and last component; `None` when the last
+    /// component is `.`, `..` or empty (the call is then made on `path`
+    /// from `base`, and the kernel gives its own error).
+    entry: Option<Entry>,
+    path: Vec<u8>,
+    base: Option<OwnedFd>,
+}
+
+impl Named {
+    /// The directory and name the call is made at.
+    fn at(&self) -> (BorrowedFd<'_>, &[u8]) {
+        match &self.entry {
+            Some(e) => (e.parent.as_fd(), &e.name),
+            None => (
+                self.base.as_ref().map(|b| b.as_fd()).unwrap_or(CWD),
+                &self.path,
+            ),
+        }
+    }
+
+    /// The canonical path, when the entry was resolved.
+    fn canonical(&self) -> Option<&[u8]> {
+        self.entry.as_ref().map(|e| &e.canonical[..])
+    }
+}
 
 /// One notification being handled.
 struct Call<'w, 'a> {
@@ -643,7 +669,7 @@ impl Call<'_, '_> {
         self.assume()?;
         let start = base.as_ref().map(|d| d.as_fd()).unwrap_or(CWD);
         let entry = self.entry(start, &path, ResolveFlags::empty())?;
-        Ok((entry, path, base))
+        Ok(Named { entry, path, base })
     }
 
     /// The file a path names, following the final symlink unless
@@ -682,19 +708,12 @@ impl Call<'_, '_> {
     // ---- other file operations ----
 
     fn mkdir(&mut self, dirfd: i32, addr: u64, mode: u32) -> Outcome {
-        let (entry, path, base) = match self.entry_arg(dirfd, addr, Slot::First) {
+        let named = match self.entry_arg(dirfd, addr, Slot::First) {
             Ok(x) => x,
             Err(e) => return Outcome::reply(Reply::Errno(e)),
         };
-        let mut req_path = Vec::new();
-        let (dir, name): (BorrowedFd<'_>, &[u8]) = match &entry {
-            Some(e) => {
-                req_path.clone_from(&e.canonical);
-                (e.parent.as_fd(), &e.name)
-            }
-            None => (base.as_ref().map(|b| b.as_fd()).unwrap_or(CWD), &path),
-        };
-        let mut req = self.request(Op::Mkdir, &req_path, b"");
+        let (dir, name) = named.at();
+        let mut req = self.request(Op::Mkdir, named.canonical().unwrap_or_default(), b"");
         req.mode = mode;
         self.decide_then(&req, || {
             result(rustix::fs::mkdirat(
@@ -710,19 +729,12 @@ impl Call<'_, '_> {
             return Outcome::reply(Reply::Errno(libc::EINVAL));
         }
         let op = if flags != 0 { Op::Rmdir } else { Op::Unlink };
-        let (entry, path, base) = match self.entry_arg(dirfd, addr, Slot::First) {
+        let named = match self.entry_arg(dirfd, addr, Slot::First) {
             Ok(x) => x,
             Err(e) => return Outcome::reply(Reply::Errno(e)),
         };
-        let mut req_path = Vec::new();
-        let (dir, name): (BorrowedFd<'_>, &[u8]) = match &entry {
-            Some(e) => {
-                req_path.clone_from(&e.canonical);
-                (e.parent.as_fd(), &e.name)
-            }
-            None => (base.as_ref().map(|b| b.as_fd()).unwrap_or(CWD), &path),
-        };
-        let mut req = self.request(op, &req_path, b"");
+        let (dir, name) = named.at();
+        let mut req = self.request(op, named.canonical().unwrap_or_default(), b"");
         req.flags = flags;
         let at = AtFlags::from_bits_retain(flags);
         self.decide_then(&req, || result(rustix::fs::unlinkat(dir, name, at)))
@@ -732,36 +744,20 @@ impl Call<'_, '_> {
         let Some(rflags) = RenameFlags::from_bits(flags) else {
             return Outcome::reply(Reply::Errno(libc::EINVAL));
         };
-        let (old_entry, old_path, old_base) = match self.entry_arg(olddirfd, old, Slot::First) {
+        let old = match self.entry_arg(olddirfd, old, Slot::First) {
             Ok(x) => x,
             Err(e) => return Outcome::reply(Reply::Errno(e)),
         };
-        let (new_entry, new_path, new_base) = match self.entry_arg(newdirfd, new, Slot::Second) {
+        let new = match self.entry_arg(newdirfd, new, Slot::Second) {
             Ok(x) => x,
             Err(e) => return Outcome::reply(Reply::Errno(e)),
         };
-        let pick = |e: &Option<Entry>, path: &Vec<u8>| match e {
-            Some(e) => e.canonical.clone(),
-            None => path.clone(),
-        };
-        let p1 = pick(&old_entry, &old_path);
-        let p2 = pick(&new_entry, &new_path);
-        let mut req = self.request(Op::Rename, &p1, &p2);
+        let p1 = old.canonical().unwrap_or(&old.path);
+        let p2 = new.canonical().unwrap_or(&new.path);
+        let mut req = self.request(Op::Rename, p1, p2);
         req.flags = flags;
-        let (od, on): (BorrowedFd<'_>, &[u8]) = match &old_entry {
-            Some(e) => (e.parent.as_fd(), &e.name),
-            None => (
-                old_base.as_ref().map(|b| b.as_fd()).unwrap_or(CWD),
-                &old_path,
-            ),
-        };
-        let (nd, nn): (BorrowedFd<'_>, &[u8]) = match &new_entry {
-            Some(e) => (e.parent.as_fd(), &e.name),
-            None => (
-                new_base.as_ref().map(|b| b.as_fd()).unwrap_or(CWD),
-                &new_path,
-            ),
-        };
+        let (od, on) = old.at();
+        let (nd, nn) = new.at();
         self.decide_then(&req, || {
             result(rustix::fs::renameat_with(od, on, nd, nn, rflags))
         })
@@ -783,7 +779,9 @@ impl Call<'_, '_> {
             Ok(x) => x,
             Err(e) => return Outcome::reply(Reply::Errno(e)),
         };
-        let (new_entry, _new_path, _) = match self.entry_arg(newdirfd, new, Slot::Second) {
+        let Named {
+            entry: new_entry, ..
+        } = match self.entry_arg(newdirfd, new, Slot::Second) {
             Ok(x) => x,
             Err(e) => return Outcome::reply(Reply::Errno(e)),
         };
@@ -811,7 +809,7 @@ impl Call<'_, '_> {
             Err(e) => return Outcome::reply(Reply::Errno(e)),
         };
         let target_text = self.w.path2_buf[..tlen].to_vec();
-        let (entry, _, _) = match self.entry_arg(newdirfd, new, Slot::First) {
+        let Named { entry, .. } = match self.entry_arg(newdirfd, new, Slot::First) {
             Ok(x) => x,
             Err(e) => return Outcome::reply(Reply::Errno(e)),
         };
@@ -916,7 +914,7 @@ impl Call<'_, '_> {
     }
 
     fn mknod(&mut self, dirfd: i32, addr: u64, mode: u32, dev: u64) -> Outcome {
-        let (entry, _, _) = match self.entry_arg(dirfd, addr, Slot::First) {
+        let Named { entry, .. } = match self.entry_arg(dirfd, addr, Slot::First) {
             Ok(x) => x,
             Err(e) => return Outcome::reply(Reply::Errno(e)),
         };
