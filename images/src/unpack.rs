@@ -326,15 +326,10 @@ impl Unpacker {
                         mode,
                     )
                 };
-                let fd = match create(meta.create_mode()) {
-                    Err(Errno::EXIST) => {
-                        self.remove_existing(&dir, &name)
-                            .map_err(|e| fail(e.to_string()))?;
-                        create(meta.create_mode())
-                    }
-                    other => other,
-                }
-                .map_err(|e| fail(format!("create: {e}")))?;
+                let fd = self
+                    .make_replacing(&dir, &name, || create(meta.create_mode()))
+                    .map_err(|e| fail(e.to_string()))?
+                    .map_err(|e| fail(format!("create: {e}")))?;
                 let mut file = File::from(fd);
                 let n = copy(entry, &mut file, buf).map_err(|e| match e.kind() {
                     io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData => {
@@ -366,15 +361,9 @@ impl Unpacker {
                     .map_err(|e| fail(e.to_string()))?;
                 // The target is stored as text; it is never followed here
                 // except by cap-std lookups, which keep to the layer root.
-                match symlinkat(&target, &*dir, &name) {
-                    Err(Errno::EXIST) => {
-                        self.remove_existing(&dir, &name)
-                            .map_err(|e| fail(e.to_string()))?;
-                        symlinkat(&target, &*dir, &name)
-                    }
-                    other => other,
-                }
-                .map_err(|e| fail(format!("symlink: {e}")))?;
+                self.make_replacing(&dir, &name, || symlinkat(&target, &*dir, &name))
+                    .map_err(|e| fail(e.to_string()))?
+                    .map_err(|e| fail(format!("symlink: {e}")))?;
                 // Best effort, as before: a filesystem may refuse either.
                 if let Ok(st) = statat(&dir, &name, AtFlags::SYMLINK_NOFOLLOW)
                     && (st.st_uid != meta.uid || st.st_gid != meta.gid)
@@ -417,15 +406,10 @@ impl Unpacker {
                     .map_err(|e| fail(e.to_string()))?;
                 // No AT_SYMLINK_FOLLOW: a link to a symlink links the symlink
                 // itself, never what it points at.
-                let link = || linkat(&*sdir, &sname, &*dir, &name, AtFlags::empty());
-                match link() {
-                    Err(Errno::EXIST) => {
-                        self.remove_existing(&dir, &name)
-                            .map_err(|e| fail(e.to_string()))?;
-                        link()
-                    }
-                    other => other,
-                }
+                self.make_replacing(&dir, &name, || {
+                    linkat(&*sdir, &sname, &*dir, &name, AtFlags::empty())
+                })
+                .map_err(|e| fail(e.to_string()))?
                 .map_err(|e| fail(format!("hard link to {}: {e}", src.display())))
             }
             tar::EntryType::Fifo => {
@@ -480,6 +464,24 @@ impl Unpacker {
     /// Removes whatever is at `dir/name` without following it (a directory
     /// recursively: a non-directory replaces it). Anything removed may have
     /// been on the path of a cached directory, so the cache goes too.
+    /// Makes an entry with `make`; where a lower layer's entry already
+    /// stands at that name (`EEXIST`), removes it and makes it once more.
+    /// The outer error is the removal's, the inner one `make`'s.
+    fn make_replacing<T>(
+        &mut self,
+        dir: &OwnedFd,
+        name: &OsStr,
+        make: impl Fn() -> rustix::io::Result<T>,
+    ) -> io::Result<rustix::io::Result<T>> {
+        match make() {
+            Err(Errno::EXIST) => {
+                self.remove_existing(dir, name)?;
+                Ok(make())
+            }
+            other => Ok(other),
+        }
+    }
+
     fn remove_existing(&mut self, dir: &OwnedFd, name: &OsStr) -> io::Result<()> {
         match statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
             Err(Errno::NOENT) => return Ok(()),
