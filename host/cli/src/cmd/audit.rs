@@ -4,7 +4,6 @@
 use std::io::{BufRead, Seek, SeekFrom, Write};
 use std::time::Duration;
 
-use wrun_runtime::state::Status;
 use wrun_supervisor::{AUDIT_FILE, Record};
 
 use crate::global::Global;
@@ -63,19 +62,10 @@ impl AuditArgs {
         if !self.follow {
             return Ok(0);
         }
-        loop {
-            let running = runtime
-                .reconcile(&state.id)
-                .ok()
-                .flatten()
-                .is_some_and(|s| s.status == Status::Running);
-            reader.print(&mut out, format)?;
-            if !running {
-                reader.print(&mut out, format)?;
-                return Ok(0);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        super::logs::follow_until_stopped(&runtime, &state.id, Duration::from_millis(100), || {
+            reader.print(&mut out, format)
+        })?;
+        Ok(0)
     }
 }
 

@@ -118,24 +118,12 @@ impl LogsArgs {
         if !self.follow {
             return Ok(0);
         }
-        loop {
-            let running = runtime
-                .reconcile(&state.id)
-                .ok()
-                .flatten()
-                .is_some_and(|s| s.status == Status::Running);
+        follow_until_stopped(&runtime, &state.id, Duration::from_millis(50), || {
             let mut new = follower.poll()?;
             new.retain(keep);
-            self.print(&new)?;
-            if !running {
-                // One last read for what was written just before the exit.
-                let mut last = follower.poll()?;
-                last.retain(keep);
-                self.print(&last)?;
-                return Ok(0);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            self.print(&new)
+        })?;
+        Ok(0)
     }
 
     fn print(&self, entries: &[Entry]) -> anyhow::Result<()> {
@@ -153,6 +141,29 @@ impl LogsArgs {
         }
         out.flush()?;
         Ok(())
+    }
+}
+
+/// `-f` of `logs` and `audit`: calls `read` every `interval` while the
+/// container runs, then once more after it has stopped for what it wrote
+/// just before its exit.
+pub(crate) fn follow_until_stopped(
+    runtime: &wrun_runtime::launch::Runtime,
+    id: &str,
+    interval: Duration,
+    mut read: impl FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    loop {
+        let running = runtime
+            .reconcile(id)
+            .ok()
+            .flatten()
+            .is_some_and(|s| s.status == Status::Running);
+        read()?;
+        if !running {
+            return read();
+        }
+        std::thread::sleep(interval);
     }
 }
 
