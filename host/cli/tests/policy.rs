@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use common::{Env, busybox, inspect, ok, require_root, text, wait_until};
+use common::{Env, audit_json, busybox, inspect, ok, require_root, text, wait_until};
 
 /// A YAML policy that denies the volume's secret, however it is named.
 const DENY_SECRET: &str = "\
@@ -20,13 +20,6 @@ rules:
     paths: [\"/data/secret\"]
     action: deny
 ";
-
-fn audit_json(env: &Env, name: &str) -> Vec<serde_json::Value> {
-    let out = ok(&env.wrun(&["audit", "--format", "json", name]));
-    out.lines()
-        .map(|l| serde_json::from_str(l).expect("one JSON record per line"))
-        .collect()
-}
 
 #[test]
 fn isolation_and_policy_are_shown_by_inspect() {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Env, busybox, inspect, ok, run_d, text};
+use common::{Env, audit_json, busybox, inspect, ok, run_d, text};
 
 /// A policy Landlock can enforce exactly: read and execute anywhere, change
 /// only `/tmp`. Every file operation Landlock sees is decided, no deny
@@ -41,13 +41,6 @@ rules:
   - ops: [exec]
     action: allow
 ";
-
-fn audit_json(env: &Env, name: &str) -> Vec<serde_json::Value> {
-    let out = ok(&env.wrun(&["audit", "--format", "json", name]));
-    out.lines()
-        .map(|l| serde_json::from_str(l).expect("one JSON record per line"))
-        .collect()
-}
 
 fn annotations(env: &Env, name: &str) -> serde_json::Value {
     serde_json::from_str(&inspect(env, name, "{{json .HostConfig.Annotations}}")).unwrap()

@@ -167,6 +167,14 @@ pub fn inspect(env: &Env, what: &str, format: &str) -> String {
     ok(&env.wrun(&["inspect", "-f", format, what]))
 }
 
+/// `wrun audit --format json NAME`, a record a line.
+pub fn audit_json(env: &Env, name: &str) -> Vec<serde_json::Value> {
+    let out = ok(&env.wrun(&["audit", "--format", "json", name]));
+    out.lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON record per line"))
+        .collect()
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
