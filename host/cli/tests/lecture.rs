@@ -175,18 +175,18 @@ fn parts_3_and_4_build_run_ps_stop_images_history_inspect_prune() {
     ok(&env.wrun(&["rm", &id]));
 }
 
-#[test]
-fn part_5_postgres_redis_and_the_flask_app_with_link() {
-    let Some(env) = common::require_root().then(Env::new) else {
-        return;
-    };
-    let Some(env) = env
-        .with_cached_image("python-3.11-slim", "python:3.11-slim")
+/// A root with part 5's images: python, and PostgreSQL and Redis built
+/// from `examples/product-stack`. `None` (skip) without root or images.
+fn stack_env() -> Option<Env> {
+    let env = common::require_root().then(Env::new)?;
+    env.with_cached_image("python-3.11-slim", "python:3.11-slim")
         .and_then(|e| e.with_built_image(&examples().join("product-stack/db"), "postgres:15"))
         .and_then(|e| e.with_built_image(&examples().join("product-stack/cache"), "redis:7"))
-    else {
-        return;
-    };
+}
+
+#[test]
+fn part_5_postgres_redis_and_the_flask_app_with_link() {
+    let Some(env) = stack_env() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let app = tmp.path().join("product-api");
     copy_example("product-api", &app);
@@ -297,16 +297,7 @@ fn up_attached_then_ctrl_c(env: &Env, dir: &Path, args: &[&str]) {
 
 #[test]
 fn part_5_compose_up_logs_hot_reload_down() {
-    let Some(env) = common::require_root().then(Env::new) else {
-        return;
-    };
-    let Some(env) = env
-        .with_cached_image("python-3.11-slim", "python:3.11-slim")
-        .and_then(|e| e.with_built_image(&examples().join("product-stack/db"), "postgres:15"))
-        .and_then(|e| e.with_built_image(&examples().join("product-stack/cache"), "redis:7"))
-    else {
-        return;
-    };
+    let Some(env) = stack_env() else { return };
     let tmp = tempfile::tempdir().unwrap();
     // The directory names the project (and so the containers).
     let dir = tmp.path().join("lecture-compose");
