@@ -1052,7 +1052,6 @@ impl Call<'_, '_> {
         if let Err(e) = self.assume() {
             return Outcome::reply(Reply::Errno(e));
         }
-        let raw = raw.to_vec();
         self.decide_then(&req, || {
             let sock = match dup {
                 Ok(s) => s,
@@ -1065,10 +1064,10 @@ impl Call<'_, '_> {
                 }
             }
             let r = match (op, &data, payload) {
-                (Op::Connect, _, _) => notify::connect_raw(sock.as_fd(), &raw).map(|()| 0),
-                (Op::Bind, _, _) => notify::bind_raw(sock.as_fd(), &raw).map(|()| 0),
+                (Op::Connect, _, _) => notify::connect_raw(sock.as_fd(), raw).map(|()| 0),
+                (Op::Bind, _, _) => notify::bind_raw(sock.as_fd(), raw).map(|()| 0),
                 (_, Some(d), Some((_, _, flags))) => {
-                    notify::sendto_raw(sock.as_fd(), d, flags, &raw).map(|n| n as i64)
+                    notify::sendto_raw(sock.as_fd(), d, flags, raw).map(|n| n as i64)
                 }
                 _ => Err(Errno::EINVAL),
             };
