@@ -66,6 +66,23 @@ pub struct Record {
     pub latency_us: u64,
 }
 
+impl Record {
+    /// What the call touched, for people: the path or the address, and
+    /// ` -> second` for rename/link/symlink.
+    pub fn target(&self) -> String {
+        let mut s = self
+            .path
+            .clone()
+            .or_else(|| self.address.clone())
+            .unwrap_or_default();
+        if let Some(p2) = &self.path2 {
+            s.push_str(" -> ");
+            s.push_str(p2);
+        }
+        s
+    }
+}
+
 /// Appends records to one container's log; shared by the supervisor's
 /// threads. Each record is one `write(2)` on an `O_APPEND` file, so lines
 /// never interleave and a reader following the file sees whole lines.

@@ -113,15 +113,7 @@ impl Reader {
 }
 
 fn table_row(r: &Record) -> String {
-    let mut what = r
-        .path
-        .clone()
-        .or_else(|| r.address.clone())
-        .unwrap_or_default();
-    if let Some(p2) = &r.path2 {
-        what.push_str(" -> ");
-        what.push_str(p2);
-    }
+    let mut what = r.target();
     if let Some(reason) = &r.reason {
         what.push_str(&format!(" ({reason})"));
     }

@@ -179,7 +179,7 @@ fn test(value: &str, trace: &std::path::Path) -> anyhow::Result<i32> {
                     r.op,
                     recorded(r),
                     "allow(untrapped)",
-                    what(r)
+                    r.target()
                 )?;
             }
             continue;
@@ -193,7 +193,7 @@ fn test(value: &str, trace: &std::path::Path) -> anyhow::Result<i32> {
         };
         if !same {
             changed += 1;
-            writeln!(out, "{:<9} {:<20} {:<20} {}", r.op, before, now, what(r))?;
+            writeln!(out, "{:<9} {:<20} {:<20} {}", r.op, before, now, r.target())?;
         }
     }
     writeln!(
@@ -215,19 +215,6 @@ fn recorded(r: &Record) -> String {
     } else {
         format!("deny({})", r.errno)
     }
-}
-
-fn what(r: &Record) -> String {
-    let mut s = r
-        .path
-        .clone()
-        .or_else(|| r.address.clone())
-        .unwrap_or_default();
-    if let Some(p2) = &r.path2 {
-        s.push_str(" -> ");
-        s.push_str(p2);
-    }
-    s
 }
 
 /// A least-privilege rule file: each allowed operation on exactly the
